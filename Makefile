@@ -1,0 +1,49 @@
+# One entry point for set-up, the app and the tests. Every target creates .venv/ when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint bench index browser-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first and pinned: a looser spec pulls a newer build with GBs of CUDA packages.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	# Export the bundled model to ONNX once, so `mgqa ask` starts in well under a second.
+	$(PY) -m mgqa prepare
+	touch $(STAMP)
+
+run: install
+	$(PY) app.py
+
+# Every tier: fast unit tests, the real bundled model, the real browser. CI runs this.
+test: install browser-deps
+	$(PY) -m pytest -m "" -q
+
+# The quick dev loop: deterministic fake embedder only.
+test-fast: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check src tests
+	$(PY) -m mypy src
+
+bench: install
+	$(PY) -m mgqa bench
+
+# Rebuild the committed default index (a test fails when it is stale).
+index: install
+	$(PY) -m mgqa index build --out index
+
+# Debian's chromium for the browser tests (Playwright drives it; never `playwright install`).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,3 @@
+from mgqa.cli import main
+
+main()

@@ -1,0 +1,193 @@
+"""Command line: ``mgqa ask``, ``mgqa index build|info``, ``mgqa eval``, ``mgqa serve``, ``mgqa bench``.
+
+A thin layer over the library: errors become one line on stderr and an exit code
+(2: bad input, 1: anything else); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mgqa import __version__, settings
+from mgqa.errors import InvalidQuestion, MgqaError
+
+
+class Failure(click.ClickException):
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _guard(debug: bool):
+    """Map exceptions to one line and an exit code; re-raise everything with --debug."""
+
+    class _Ctx:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, exc, tb):
+            if exc is None or isinstance(exc, (click.ClickException, click.exceptions.Exit,
+                                               click.Abort, SystemExit, KeyboardInterrupt)):
+                return False
+            if debug:
+                return False
+            if isinstance(exc, MgqaError):
+                raise Failure(str(exc), exc.exit_code) from None
+            raise Failure(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for details") from None
+
+    return _Ctx()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mgqa")
+def main() -> None:
+    """mgqa answers patients' magnesium questions with passages quoted verbatim from the
+    clinic's vetted documents, each cited, always with the medical disclaimer."""
+
+
+INDEX_HELP = "Index directory [default: MGQA_INDEX_DIR or the bundled index/]."
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("-k", "k", type=click.IntRange(1, 20), default=None, help="Passages to show [default: 3].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (one object per line).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def ask(question: str | None, index_dir: Path | None, k: int | None, as_json: bool, debug: bool) -> None:
+    """Answer QUESTION from the documents.
+
+    With no QUESTION, read questions from standard input, one per line, loading the model once.
+    Questions longer than MGQA_MAX_QUESTION_CHARS (default 1000) characters are refused.
+    """
+    from mgqa.answer import get_engine, validate
+
+    with _guard(debug):
+        if question is not None:
+            try:
+                validate(question)
+            except InvalidQuestion as exc:
+                raise Failure(str(exc), 2) from None
+            _print(get_engine(index_dir).ask(question, k=k), as_json)
+            return
+        engine = get_engine(index_dir)
+        bad = 0
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                _print(engine.ask(line, k=k), as_json)
+            except InvalidQuestion as exc:
+                bad += 1
+                _print_error(line, str(exc), as_json)
+        if bad:
+            sys.exit(2)
+
+
+def _print(answer, as_json: bool) -> None:
+    from mgqa.render import answer_text
+
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(answer_text(answer) + "\n")
+
+
+def _print_error(line: str, message: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"question": line.strip()[:200], "error": message}, ensure_ascii=False))
+    else:
+        click.echo(f"Error: {message}", err=True)
+
+
+@main.group()
+def index() -> None:
+    """Build or describe an index."""
+
+
+@index.command("build")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the index [default: the index directory].")
+@click.option("--encoder", type=click.Choice(["auto", "onnx", "torch"]), default=None,
+              help="Encoder for passages [default: MGQA_ENCODER or auto].")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, debug: bool) -> None:
+    """Build an index from PATHS (folders or .md/.txt/.html/.jsonl files).
+
+    With no PATHS, rebuild the default index from the packaged clinic documents.
+    Unreadable files are reported and skipped. The previous index stays usable until the new
+    one is complete.
+    """
+    from tqdm import tqdm
+
+    from mgqa.embed import get_encoder
+    from mgqa.index import build_corpus
+
+    out = out or Path(settings.get("index_dir"))
+    with _guard(debug):
+        enc = get_encoder(encoder, threads=0)
+        bar = tqdm(unit="passage", desc="embedding", file=sys.stderr, disable=None)
+        index, skipped = build_corpus(list(paths), out, enc, progress=bar.update, on_total=lambda n: setattr(bar, "total", n))
+        bar.close()
+        for line in skipped:
+            click.echo(line, err=True)
+        m = index.manifest
+        click.echo(f"indexed {len(m['documents'])} documents as {m['n_chunks']} passages into {out}"
+                   + (f" ({len(skipped)} skipped)" if skipped else ""))
+
+
+@index.command("info")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
+    """Say what an index holds and how it was built."""
+    from mgqa.index import read_manifest
+
+    path = Path(index_dir or settings.get("index_dir"))
+    with _guard(debug):
+        m = read_manifest(path)
+        if as_json:
+            click.echo(json.dumps(dict(m, path=str(path)), ensure_ascii=False, indent=1))
+            return
+        click.echo(f"index     {path}\nformat    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
+        click.echo(f"model     {m['model']['id']} ({m['model']['dim']}-d, {m['model'].get('encoder')} encoder)")
+        click.echo(f"search    {m.get('ann')} over {m.get('n_chunks')} passages; chunking {m.get('chunking')}")
+        click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
+        for d in m["documents"][:50]:
+            click.echo(f"  {d['id']}: {d['title']} ({d.get('chunks')} passages)")
+        if len(m["documents"]) > 50:
+            click.echo(f"  … and {len(m['documents']) - 50} more")
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """List every setting, its environment variable, default and current value."""
+    for s in settings.SETTINGS:
+        click.echo(f"{s.env:26} default {s.default!r}\n{'':26} now     {settings.get(s.name)!r}\n{'':26} {s.help}")
+
+
+@main.command("prepare")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def prepare(debug: bool) -> None:
+    """Export the bundled model to ONNX once for fast start-up (run by `make install`)."""
+    from mgqa.embed import export_onnx
+
+    with _guard(debug):
+        click.echo(f"fast encoder ready: {export_onnx()}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind [default: MGQA_HOST or 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [default: MGQA_PORT or 7860].")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def serve(host: str | None, port: int | None, debug: bool) -> None:
+    """Serve the web chat at /, the JSON API at /api/ask, /healthz and /widget.js."""
+    from mgqa.web import serve as run_server
+
+    with _guard(debug):
+        run_server(host or settings.get("host"), port or settings.get("port"))

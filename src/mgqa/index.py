@@ -1,0 +1,354 @@
+"""Chunks + vectors -> a self-describing FAISS index on disk, and back.
+
+Layout of an index directory::
+
+    manifest.json        format version, model, chunking, documents (hash each), files (sha256 each)
+    data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, lexical.npz, lexical.json
+
+The manifest is written last and atomically (``os.replace``): a build killed at any moment
+leaves the previous manifest pointing at the previous, untouched data directory. Only FAISS,
+JSON and ``.npy`` files are read (``allow_pickle=False``); nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mgqa import __version__
+from mgqa.chunking import ChunkParams, chunk_document
+from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
+from mgqa.ingest import content_hash
+from mgqa.types import Chunk, Document
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Index:
+    """A loaded index: chunks in row order, their vectors, and the search structures."""
+
+    path: Path | None
+    manifest: dict
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    dense: object  # faiss.Index
+    lexical: object  # mgqa.lexical.Lexical
+    docs: dict[str, dict] = field(default_factory=dict)  # doc id -> manifest entry
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model"]["id"]
+
+
+def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams = ChunkParams(),
+          sources: list[dict] | None = None, build_command: str = "mgqa index build",
+          progress: Callable[[int], None] | None = None, corpus: str = "documents") -> Index:
+    """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given.
+
+    Documents whose content hash is unchanged since the index already at ``out`` was built keep
+    their vectors, so a rebuild after one edit re-embeds only that document.
+    """
+    from mgqa.ann import build_ann
+    from mgqa.lexical import Lexical
+
+    chunks = [c for d in docs for c in chunk_document(d, params)]
+    reuse = _reusable_vectors(out, encoder, params) if out else {}
+    vectors = _embed(chunks, docs, encoder, reuse, progress)
+    manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
+    manifest["corpus"] = corpus
+    titles = {d.id: d.title for d in docs}
+    lexical = Lexical.build([embedding_text(c, titles[c.doc_id]) for c in chunks])
+    index = Index(out, manifest, chunks, vectors, build_ann(vectors), lexical)
+    index.docs = {d["id"]: d for d in manifest["documents"]}
+    if out is not None:
+        save(index, out)
+    return index
+
+
+def _embed(chunks: list[Chunk], docs: list[Document], encoder, reuse: dict[str, np.ndarray],
+           progress: Callable[[int], None] | None) -> np.ndarray:
+    hashes = {d.id: content_hash(d) for d in docs}
+    titles = {d.id: d.title for d in docs}
+    vectors = np.zeros((len(chunks), encoder.dim), np.float32)
+    todo: list[int] = []
+    by_doc: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        by_doc.setdefault(c.doc_id, []).append(i)
+    for doc_id, rows in by_doc.items():
+        old = reuse.get(hashes[doc_id])
+        if old is not None and len(old) == len(rows):
+            vectors[rows] = old
+        else:
+            todo += rows
+    if progress and len(chunks) > len(todo):
+        progress(len(chunks) - len(todo))
+    batch = 256
+    for b in range(0, len(todo), batch):
+        rows = todo[b:b + batch]
+        vectors[rows] = encoder.encode([embedding_text(chunks[i], titles[chunks[i].doc_id]) for i in rows])
+        if progress:
+            progress(len(rows))
+    return vectors
+
+
+def embedding_text(chunk: Chunk, title: str) -> str:
+    """What is embedded: the passage with its title and section, so "IV" passages under an
+    "Infusions" heading are found by infusion questions. The passage shown stays verbatim."""
+    parts = [title] + ([chunk.section] if chunk.section and chunk.section != title else [])
+    head = " - ".join(p for p in parts if p)
+    return f"{head}: {chunk.text}" if head else chunk.text
+
+
+def _manifest(docs, chunks, encoder, params, sources, build_command) -> dict:
+    from mgqa.ann import ann_kind
+
+    counts: dict[str, int] = {}
+    for c in chunks:
+        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+    return {
+        "format_version": FORMAT_VERSION,
+        "mgqa_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": {"id": encoder.model_id, "dim": encoder.dim, "encoder": encoder.backend},
+        "chunking": params.to_dict(),
+        "ann": ann_kind(len(chunks)),
+        "build_command": build_command,
+        "n_chunks": len(chunks),
+        "documents": [{"id": d.id, "title": d.title, "source": d.source, "date": d.date,
+                       "origin": d.origin, "sha256": content_hash(d), "chunks": counts.get(d.id, 0)}
+                      for d in docs],
+        "sources": sources,
+    }
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save(index: Index, out: Path) -> None:
+    """Write data into a fresh directory, then swap the manifest in atomically."""
+    import faiss
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    tmp = out / (data + ".tmp")
+    tmp.mkdir()
+    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c in index.chunks:
+            f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+    np.save(tmp / "vectors.npy", index.vectors, allow_pickle=False)
+    faiss.write_index(index.dense, str(tmp / "dense.faiss"))
+    index.lexical.save(tmp)
+    for f in tmp.iterdir():
+        _fsync(f)
+    os.replace(tmp, out / data)
+    manifest = dict(index.manifest, data=data,
+                    files={f.name: _sha256(f) for f in sorted((out / data).iterdir())})
+    _atomic_write(out / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    index.manifest, index.path = manifest, out
+    _remove_old_data(out, keep=data)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _remove_old_data(out: Path, keep: str) -> None:
+    for d in out.iterdir():
+        if d.is_dir() and d.name.startswith("data-") and d.name != keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_manifest(path: Path) -> dict:
+    fix = f"rebuild it with `mgqa index build --out {path}`"
+    if not (path / MANIFEST).exists():
+        raise IndexNotFound(f"no index at {path}: build one with `mgqa index build [PATHS] --out {path}`")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("manifest is not an object")
+        version = manifest["format_version"]
+        manifest["model"]["id"], manifest["data"], manifest["files"]  # noqa: B018 - required keys
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"the index manifest at {path} is unreadable ({exc}); {fix}") from None
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(f"the index at {path} has format {version}, this mgqa reads format "
+                            f"{FORMAT_VERSION}; {fix}")
+    return manifest
+
+
+def load(path: Path, encoder=None, verify: bool = True) -> Index:
+    """Load and check an index. Every problem raises one error whose message names the fix."""
+    import faiss
+
+    from mgqa.ann import configure_search
+    from mgqa.lexical import Lexical
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    fix = _fix(path, manifest)
+    if encoder is not None and (manifest["model"]["id"], manifest["model"]["dim"]) != (encoder.model_id, encoder.dim):
+        raise IndexMismatch(f"the index at {path} was built with {manifest['model']['id']} "
+                            f"({manifest['model']['dim']}-d), not {encoder.model_id}; {fix}")
+    if manifest.get("chunking") != ChunkParams().to_dict():
+        raise StaleIndex(f"the index at {path} was built with other chunking rules; {fix}")
+    data = path / manifest["data"]
+    if verify:
+        _verify_files(data, manifest["files"], fix)
+    try:
+        chunks = [Chunk(**json.loads(line)) for line in (data / "chunks.jsonl").open(encoding="utf-8")]
+        vectors = np.load(data / "vectors.npy", allow_pickle=False)
+        dense = faiss.read_index(str(data / "dense.faiss"))
+        lexical = Lexical.load(data)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+        raise IndexCorrupt(f"the index at {path} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
+    if not (len(chunks) == len(vectors) == dense.ntotal == manifest.get("n_chunks")):
+        raise IndexCorrupt(f"the index at {path} is inconsistent (chunk and vector counts differ); {fix}")
+    configure_search(dense)
+    index = Index(path, manifest, chunks, vectors, dense, lexical)
+    index.docs = {d["id"]: d for d in manifest["documents"]}
+    return index
+
+
+def _fix(path: Path, manifest: dict) -> str:
+    command = manifest.get("build_command") or "mgqa index build"
+    if "--out" not in command:
+        command += f" --out {path}"
+    return f"rebuild it with `{command}`"
+
+
+def _verify_files(data: Path, files: dict, fix: str) -> None:
+    if not data.is_dir():
+        raise IndexCorrupt(f"the index data directory {data} is missing; {fix}")
+    for name, digest in files.items():
+        f = data / name
+        if not f.exists():
+            raise IndexCorrupt(f"the index file {f} is missing; {fix}")
+        if _sha256(f) != digest:
+            raise IndexCorrupt(f"the index file {f} is damaged (checksum mismatch); {fix}")
+
+
+def check_fresh(index: Index, docs: list[Document]) -> None:
+    """Raise ``StaleIndex`` naming the documents that changed since ``index`` was built."""
+    built = {d["id"]: d["sha256"] for d in index.manifest["documents"]}
+    now = {d.id: content_hash(d) for d in docs}
+    changed = sorted(k for k in now.keys() & built.keys() if now[k] != built[k])
+    added, removed = sorted(now.keys() - built.keys()), sorted(built.keys() - now.keys())
+    problems = [f"{label}: {', '.join(ids)}" for label, ids in
+                (("changed", changed), ("added", added), ("removed", removed)) if ids]
+    if problems:
+        raise StaleIndex(f"the index at {index.path} is out of date ({'; '.join(problems)}); "
+                         f"{_fix(index.path, index.manifest)}")
+
+
+def check_sources(index: Index) -> None:
+    """For an index built from files: stale if a recorded source file changed on disk."""
+    for src in index.manifest.get("sources", []):
+        p = Path(src["path"])
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # moved away: the index still holds what was vetted
+        if (st.st_size, st.st_mtime_ns) != (src["size"], src["mtime_ns"]) and _sha256(p) != src["sha256"]:
+            raise StaleIndex(f"{p} changed since the index at {index.path} was built; "
+                             f"{_fix(index.path, index.manifest)}")
+
+
+def source_records(files: list[Path]) -> list[dict]:
+    out = []
+    for p in files:
+        st = p.stat()
+        out.append({"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(p)})
+    return out
+
+
+def _reusable_vectors(out: Path, encoder, params: ChunkParams) -> dict[str, np.ndarray]:
+    """doc hash -> its chunk vectors from the index already at ``out``, if compatible."""
+    try:
+        old = load(out, encoder)
+    except Exception:  # noqa: BLE001 - no usable previous index: embed everything
+        return {}
+    if old.manifest["model"].get("encoder") != encoder.backend or old.manifest["chunking"] != params.to_dict():
+        return {}
+    rows: dict[str, list[int]] = {}
+    for i, c in enumerate(old.chunks):
+        rows.setdefault(c.doc_id, []).append(i)
+    return {d["sha256"]: old.vectors[rows.get(d["id"], [])] for d in old.manifest["documents"]}
+
+
+# ---------------------------------------------------------------- which index, from which corpus
+
+DEFAULT_CORPUS = "default"
+
+
+def build_corpus(paths: list[Path], out: Path, encoder,
+                 progress: Callable[[int], None] | None = None,
+                 on_total: Callable[[int], None] | None = None) -> tuple[Index, list[str]]:
+    """Build from the clinic's files (or, with no paths, the packaged default corpus).
+
+    Returns the index and the lines about skipped files.
+    """
+    from mgqa.ingest import default_documents, read_paths
+
+    if paths:
+        report = read_paths(paths)
+        if not report.documents:
+            from mgqa.errors import IngestError
+
+            raise IngestError("no readable documents: " + "; ".join(report.skipped[:5]))
+        docs, skipped = report.documents, report.skipped
+        sources = source_records([f for f in report.files if f.exists()])
+        command = "mgqa index build " + " ".join(str(p) for p in paths)
+        corpus = "files"
+    else:
+        docs, skipped, sources, command, corpus = default_documents(), [], [], "mgqa index build", DEFAULT_CORPUS
+    if on_total:
+        on_total(sum(len(chunk_document(d)) for d in docs))
+    index = build(docs, encoder, out, sources=sources, build_command=command,
+                  progress=progress, corpus=corpus)
+    return index, skipped
+
+
+def open_index(index_dir: str | Path | None, encoder) -> Index:
+    """Load the index an interface should answer from, refusing a stale one."""
+    from mgqa import settings
+    from mgqa.ingest import default_documents
+
+    path = Path(index_dir or settings.get("index_dir"))
+    index = load(path, encoder)
+    if index.manifest.get("corpus") == DEFAULT_CORPUS:
+        check_fresh(index, default_documents())
+    else:
+        check_sources(index)
+    return index

@@ -1,0 +1,60 @@
+"""Shared fixtures: a deterministic fake embedder (exact, fast) and tiny indexes built with it."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mgqa.normalize import fold
+
+DATA = Path(__file__).parent / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class FakeEncoder:
+    """Bag-of-words hashed into 64 dimensions: identical token sets give cosine 1, disjoint 0.
+
+    Exact and instant, so retrieval tests can assert precise rankings.
+    """
+
+    model_id = "test/fake-bow-64"
+    dim = 64
+    backend = "fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, batch_size=64):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for tok in re.findall(r"\w+", fold(t)):
+                if len(tok) > 2:
+                    out[i, zlib.crc32(tok.encode()) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+@pytest.fixture
+def fake():
+    return FakeEncoder()
+
+
+@pytest.fixture
+def default_index(tmp_path, fake):
+    """The packaged default corpus indexed with the fake encoder."""
+    from mgqa.index import build_corpus
+
+    index, _ = build_corpus([], tmp_path / "index", fake)
+    return index
+
+
+@pytest.fixture
+def engine(default_index, fake):
+    from mgqa.answer import Engine
+
+    return Engine(default_index, fake)
