@@ -42,7 +42,7 @@ class Engine:
         self.encoder = encoder
 
     @classmethod
-    def load(cls, index_dir: str | Path | None = None, encoder=None) -> "Engine":
+    def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
         from mgqa.embed import get_encoder
         from mgqa.index import open_index
 

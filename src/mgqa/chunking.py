@@ -9,8 +9,9 @@ passages. Each passage is sentence-bounded, fits the model's window, and keeps e
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 from mgqa.types import Chunk, Document
 
@@ -104,7 +105,7 @@ def _classify(text: str) -> list[Line]:
 
 
 def _kind(content: str, before: list[Line]) -> Kind:
-    if not before and _META.match(content):
+    if _is_meta(content, before):
         return "meta"
     if _MD_HEADING.match(content):
         return "heading"
@@ -117,6 +118,13 @@ def _kind(content: str, before: list[Line]) -> Kind:
     if _is_short_phrase(content) and before and _in_list(before):
         return "item"
     return "prose"
+
+
+def _is_meta(content: str, before: list[Line]) -> bool:
+    """A byline or date line near the top ("date 2025-05-09 Authored by …"), before any prose."""
+    return (len(before) < 3 and len(content) <= 160 and bool(_META.match(content))
+            and all(line.kind in ("heading", "meta") or _MD_HEADING.match(line.text) or _is_short_phrase(line.text)
+                    for line in before))
 
 
 def _is_short_phrase(content: str) -> bool:

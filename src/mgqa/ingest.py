@@ -54,28 +54,37 @@ def content_hash(doc: Document) -> str:
 def read_paths(paths: list[Path]) -> IngestReport:
     """Read every supported file under ``paths``; unreadable ones are skipped with a reason."""
     report = IngestReport()
-    files = report.files = _expand(paths, report)
+    files = _expand(paths, report)
+    report.files = [f for f, _ in files]
     if not files and not report.skipped:
         raise IngestError("no .md, .txt, .html or .jsonl files found in: " + ", ".join(map(str, paths)))
-    for f in files:
-        _read_file(f, report)
+    for f, doc_id in files:
+        _read_file(f, doc_id, report)
     _drop_duplicate_ids(report)
     return report
 
 
-def _expand(paths: list[Path], report: IngestReport) -> list[Path]:
-    files: list[Path] = []
+def _expand(paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
+    """(file, document id) pairs; ids are paths relative to a given folder, so that two
+    folders' index.html do not collide."""
+    files: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            for f in sorted(p.rglob("*")):
+                if not f.is_file() or any(part.startswith(".") for part in f.relative_to(p).parts):
+                    continue
+                if f.suffix.lower() not in SUFFIXES:
+                    report.skip(str(f), f"unsupported file type {f.suffix or '(none)'}; use .md, .txt, .html or .jsonl")
+                    continue
+                files.append((f, f.relative_to(p).with_suffix("").as_posix()))
         elif p.is_file():
-            files.append(p)
+            files.append((p, p.stem))
         else:
             report.skip(str(p), "no such file or directory")
     return files
 
 
-def _read_file(path: Path, report: IngestReport) -> None:
+def _read_file(path: Path, doc_id: str, report: IngestReport) -> None:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         report.skip(str(path), f"unsupported file type {suffix or '(none)'}; use .md, .txt, .html or .jsonl")
@@ -106,7 +115,7 @@ def _read_file(path: Path, report: IngestReport) -> None:
         report.skip(str(path), "no readable text")
         return
     title = title or _title_from_text(text) or path.stem.replace("-", " ").replace("_", " ")
-    report.documents.append(Document(path.stem, title, text, path.name, None, str(path)))
+    report.documents.append(Document(doc_id, title, text, path.name, None, str(path)))
 
 
 def _decode(path: Path, raw: bytes, report: IngestReport, where: str | None = None) -> str | None:

@@ -26,7 +26,7 @@ class Lexical:
         self._stem = _stemmer()
 
     @classmethod
-    def build(cls, texts: list[str]) -> "Lexical":
+    def build(cls, texts: list[str]) -> Lexical:
         import bm25s
 
         model = bm25s.BM25(k1=1.2, b=0.75)
@@ -51,7 +51,7 @@ class Lexical:
         self._model.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path) -> "Lexical":
+    def load(cls, directory: Path) -> Lexical:
         import bm25s
 
         return cls(bm25s.BM25.load(str(directory), allow_pickle=False, show_progress=False))

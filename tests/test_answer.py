@@ -1,0 +1,50 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mgqa.answer import validate
+from mgqa.errors import InvalidQuestion, QuestionTooLong
+from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
+
+GOLDEN = Path(__file__).parent / "data" / "golden_answer.json"
+
+
+def test_golden_answer_contract(engine):
+    """The JSON contract clients build on. Regenerate with MGQA_UPDATE_GOLDEN=1 after a deliberate change."""
+    got = engine.ask("What dose of magnesium did the fibromyalgia trial use?", k=2).to_dict()
+    if os.environ.get("MGQA_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads(GOLDEN.read_text())
+
+
+def test_every_status_carries_the_disclaimer(engine):
+    answered = engine.ask("slow-release magnesium supplement trial dose")
+    refused = engine.ask("zzzz qqqq")
+    emergency = engine.ask("I think I'm having a heart attack, crushing chest pain")
+    assert (answered.status, refused.status, emergency.status) == ("answered", "no_answer", "emergency")
+    assert {answered.disclaimer, refused.disclaimer, emergency.disclaimer} == {DISCLAIMER}
+    assert refused.notice == NO_ANSWER_NOTICE and refused.passages == []
+    assert emergency.notice == EMERGENCY_NOTICE and emergency.passages == []
+    assert answered.notice is None
+
+
+@pytest.mark.parametrize("bad", ["", " ", "\u200b\u200b", "\x00\x01", None, 42])
+def test_invalid_questions(bad):
+    with pytest.raises(InvalidQuestion):
+        validate(bad)
+
+
+def test_length_limit_is_a_setting(monkeypatch):
+    assert validate("a" * 1000)
+    with pytest.raises(QuestionTooLong, match="1,001 characters long; the limit is 1,000"):
+        validate("a" * 1001)
+    monkeypatch.setenv("MGQA_MAX_QUESTION_CHARS", "10")
+    with pytest.raises(QuestionTooLong):
+        validate("a" * 11)
+
+
+def test_question_is_cleaned_before_use(engine):
+    a = engine.ask("  slow-release\u200b magnesium\n\n supplement  ")
+    assert a.question == "slow-release magnesium supplement"

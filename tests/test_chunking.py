@@ -1,0 +1,106 @@
+import re
+
+import pytest
+
+from mgqa.chunking import ChunkParams, chunk_document
+from mgqa.ingest import default_documents
+from mgqa.types import Document
+
+DOCS = default_documents()
+BOILERPLATE = ["Thank you for your enquiry", "Oops! Something went wrong", "graphic of patient information",
+               "Book an appointment", "Join the waitlist", "Express your interest", "Download Information Sheets",
+               "Want to learn more", "Authored by", "date 2025-05-09"]
+HEADINGS = ["Study Findings", "Fibromyalgia and Headaches", "How Magnesium Works", "Easy Ways to Get More Magnesium",
+            "Drug Interactions", "Moving Forward", "What Research Shows", "Added Benefits of Intravenous Magnesium",
+            "How Magnesium Infusions Work for Headache Relief"]
+
+
+def all_passages():
+    return [(d, c) for d in DOCS for c in chunk_document(d)]
+
+
+def test_every_default_passage_is_exact_and_reads_whole():
+    passages = all_passages()
+    assert len(passages) >= 25
+    for doc, c in passages:
+        assert doc.text[c.start:c.end] == c.text
+        assert c.text == c.text.strip()
+        # reads whole: starts like a sentence and ends with sentence punctuation or a list item
+        assert c.text[0].isupper() or c.text[0] in "“\"", c.text[:40]
+        words = len(c.text.split())
+        assert words >= 12, f"too short to be a passage: {c.text!r}"
+
+
+@pytest.mark.parametrize("phrase", BOILERPLATE)
+def test_no_default_passage_is_boilerplate_or_metadata(phrase):
+    for _, c in all_passages():
+        assert phrase.lower() not in c.text.lower(), c.text
+
+
+def test_no_default_passage_is_a_lone_heading():
+    for _, c in all_passages():
+        assert c.text not in HEADINGS
+        first_line = c.text.split("\n")[0]
+        assert first_line not in HEADINGS, c.text
+
+
+def test_headings_become_sections():
+    by_text = {c.text[:40]: c for _, c in all_passages()}
+    trial = next(c for t, c in by_text.items() if t.startswith("The clinical trial found"))
+    assert trial.section == "Study Findings"
+    drugs = next(c for _, c in all_passages() if "calcium channel blockers" in c.text)
+    assert drugs.section == "Drug Interactions"
+    bullets = next(c for _, c in all_passages() if "Pain Signal Modulation" in c.text)
+    assert bullets.section == "How Magnesium Infusions Work for Headache Relief"
+    assert "Magnesium infusions deliver" in bullets.text  # the list's intro reads with it
+
+
+def test_food_list_stays_with_its_intro():
+    c = next(c for _, c in all_passages() if "Pumpkin seeds" in c.text)
+    assert c.text.startswith("Duval recommends several magnesium-rich foods")
+    assert "Bananas" in c.text
+    assert c.section == "Easy Ways to Get More Magnesium"
+
+
+def test_default_passages_fit_the_model_window():
+    from tokenizers import Tokenizer
+
+    from mgqa.embed import MAX_TOKENS, model_path
+
+    tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    for _, c in all_passages():
+        assert len(tok.encode(c.text).ids) <= MAX_TOKENS
+
+
+def doc(text):
+    return Document("d", "T", text)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\n ", "Heading only", "😀 emoji only 😀",
+                                  "# A\n## B\n### C", "x" * 5000, "One. " * 600,
+                                  "Café—naïve “quotes” and ümlauts are fine here, said the doctor.\r\nNext line."])
+def test_offsets_hold_for_awkward_inputs(text):
+    params = ChunkParams()
+    for c in chunk_document(doc(text), params):
+        assert text[c.start:c.end] == c.text
+        assert 0 < len(c.text) <= params.max_chars
+
+
+def test_long_paragraph_is_split_at_sentence_boundaries():
+    sentences = [f"Sentence number {i} talks about magnesium and migraine relief in some detail." for i in range(40)]
+    text = "Section\n\n" + " ".join(sentences)
+    chunks = chunk_document(doc(text))
+    assert len(chunks) > 1
+    for c in chunks:
+        assert len(c.text) <= ChunkParams().max_chars
+        assert c.text.startswith("Sentence number") and c.text.endswith("detail.")
+        assert c.section == "Section"
+    assert "".join(c.text for c in chunks).replace(" ", "") == " ".join(sentences).replace(" ", "")
+
+
+def test_markdown_headings_bullets_and_setext():
+    text = "Title\n=====\n\nIntro text that explains things at some length for the reader.\n\n## Dose\n\n- 100 mg daily\n- with food\n"
+    chunks = chunk_document(doc(text))
+    assert [c.section for c in chunks] == ["Title", "Dose"]
+    assert chunks[1].text == "- 100 mg daily\n- with food"
+    assert not any(re.fullmatch(r"=+", c.text) for c in chunks)

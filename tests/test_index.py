@@ -1,0 +1,134 @@
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mgqa.ingest
+from mgqa.chunking import ChunkParams
+from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
+from mgqa.index import FORMAT_VERSION, build_corpus, load, open_index, read_manifest
+from mgqa.ingest import content_hash, default_documents
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_manifest_describes_the_index(default_index, fake):
+    m = read_manifest(default_index.path)
+    assert m["format_version"] == FORMAT_VERSION
+    assert m["model"] == {"id": fake.model_id, "dim": fake.dim, "encoder": "fake"}
+    assert m["chunking"] == ChunkParams().to_dict()
+    assert m["corpus"] == "default"
+    assert {d["id"]: d["sha256"] for d in m["documents"]} == {d.id: content_hash(d) for d in default_documents()}
+    assert m["mgqa_version"]
+    assert set(m["files"]) >= {"chunks.jsonl", "vectors.npy", "dense.faiss"}
+    assert m["n_chunks"] == len(default_index.chunks)
+
+
+def test_round_trip(default_index, fake):
+    again = load(default_index.path, fake)
+    assert again.chunks == default_index.chunks
+    np.testing.assert_array_equal(again.vectors, default_index.vectors)
+    assert again.dense.ntotal == len(again.chunks)
+
+
+def test_missing_index(tmp_path, fake):
+    with pytest.raises(IndexNotFound, match=r"no index at .*mgqa index build"):
+        load(tmp_path / "none", fake)
+
+
+def test_corrupt_manifest(default_index, fake):
+    (default_index.path / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorrupt, match="unreadable.*rebuild it with `mgqa index build"):
+        load(default_index.path, fake)
+
+
+@pytest.mark.parametrize("name", ["chunks.jsonl", "vectors.npy", "dense.faiss"])
+def test_damaged_file_is_detected(default_index, fake, name):
+    f = default_index.path / default_index.manifest["data"] / name
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(IndexCorrupt, match=f"{name} is damaged"):
+        load(default_index.path, fake)
+
+
+def test_other_model_is_a_mismatch(default_index, fake):
+    other = type("Other", (), {"model_id": "other/model", "dim": 384, "backend": "x"})()
+    with pytest.raises(IndexMismatch, match="built with test/fake-bow-64"):
+        load(default_index.path, other)
+
+
+def test_other_format_version_is_a_mismatch(default_index, fake):
+    path = default_index.path / "manifest.json"
+    m = json.loads(path.read_text())
+    m["format_version"] = 99
+    path.write_text(json.dumps(m))
+    with pytest.raises(IndexMismatch, match="format 99"):
+        load(default_index.path, fake)
+
+
+def test_changed_default_document_is_stale(default_index, fake, monkeypatch):
+    docs = default_documents()
+    docs[0] = replace(docs[0], text=docs[0].text + "\nNew paragraph.")
+    monkeypatch.setattr(mgqa.ingest, "default_documents", lambda: docs)
+    with pytest.raises(StaleIndex, match="changed: epoch-times-magnesium-fibromyalgia.*mgqa index build"):
+        open_index(default_index.path, fake)
+
+
+def test_changed_source_file_is_stale(tmp_path, fake):
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.txt").write_text("Magnesium helps some people sleep better at night.")
+    build_corpus([src], tmp_path / "ix", fake)
+    open_index(tmp_path / "ix", fake)  # fresh
+    (src / "a.txt").write_text("Magnesium helps some people sleep much better at night.")
+    with pytest.raises(StaleIndex, match=r"a.txt changed since.*mgqa index build .*docs --out"):
+        open_index(tmp_path / "ix", fake)
+
+
+def test_rebuild_reembeds_only_changed_documents(tmp_path, fake):
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(5):
+        (src / f"d{i}.txt").write_text(f"Document {i} says magnesium number {i} is useful for topic {i}.")
+    build_corpus([src], tmp_path / "ix", fake)
+    texts = []
+    real_encode = fake.encode
+    fake.encode = lambda batch, batch_size=64: texts.extend(batch) or real_encode(batch)
+    (src / "d3.txt").write_text("Document 3 now says something entirely different about sleep.")
+    index, _ = build_corpus([src], tmp_path / "ix", fake)
+    assert len(texts) == 1 and "entirely different" in texts[0]
+    fresh = build_corpus([src], tmp_path / "ix2", type(fake)())[0]
+    np.testing.assert_allclose(index.vectors, fresh.vectors)
+
+
+def test_build_keeps_previous_index_when_it_fails(default_index, fake):
+    before = (default_index.path / "manifest.json").read_text()
+
+    class Boom(type(fake)):
+        def encode(self, texts, batch_size=64):
+            raise RuntimeError("killed mid-build")
+
+    with pytest.raises(RuntimeError):
+        build_corpus([DATA / "docs"], default_index.path, Boom())
+    assert (default_index.path / "manifest.json").read_text() == before
+    load(default_index.path, fake)
+
+
+def test_committed_default_index_is_fresh():
+    """Fails when the shipped documents or chunking rules change without `make index`."""
+    m = read_manifest(REPO / "index")
+    assert m["corpus"] == "default"
+    assert m["chunking"] == ChunkParams().to_dict(), "chunking changed: run `make index`"
+    assert {d["id"]: d["sha256"] for d in m["documents"]} == {d.id: content_hash(d) for d in default_documents()}, \
+        "default documents changed: run `make index`"
+    assert m["format_version"] == FORMAT_VERSION
+    from mgqa.embed import DIM, MODEL_ID
+
+    assert (m["model"]["id"], m["model"]["dim"]) == (MODEL_ID, DIM)
+    fake_encoder = type("E", (), {"model_id": MODEL_ID, "dim": DIM, "backend": "x"})()
+    index = open_index(REPO / "index", fake_encoder)  # verifies every checksum too
+    from mgqa.chunking import chunk_documents
+
+    assert index.chunks == chunk_documents(default_documents())

@@ -1,0 +1,89 @@
+"""The real bundled model, end to end (``-m model``; `make test` and CI run it)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mgqa.chunking import chunk_documents
+from mgqa.ingest import default_documents
+from mgqa.texts import DISCLAIMER
+
+pytestmark = pytest.mark.model
+REPO = Path(__file__).resolve().parents[1]
+QUESTION = "What dose of magnesium did the fibromyalgia trial use?"
+
+
+def run_cli(*args, stdin=None):
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "mgqa", *args], input=stdin, capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=300)
+
+
+def test_weights_are_the_published_all_minilm_l6_v2():
+    from mgqa.embed import WEIGHTS_SHA256, weights_sha256
+
+    assert weights_sha256() == WEIGHTS_SHA256
+
+
+def test_fast_encoder_gives_the_sentence_transformers_vectors():
+    from mgqa.embed import get_encoder
+
+    texts = [c.text for c in chunk_documents(default_documents())]
+    texts += [QUESTION, "iv drip?", "x", "😀", "What is the capital of France?", "magnesium " * 400]
+    onnx = get_encoder("onnx").encode(texts)
+    torch = get_encoder("torch").encode(texts)
+    cos = (onnx * torch).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()
+
+
+def test_committed_index_vectors_match_the_model():
+    from mgqa.embed import get_encoder
+    from mgqa.index import embedding_text, open_index
+
+    enc = get_encoder("onnx")
+    index = open_index(REPO / "index", enc)
+    titles = {d["id"]: d["title"] for d in index.manifest["documents"]}
+    fresh = enc.encode([embedding_text(c, titles[c.doc_id]) for c in index.chunks])
+    assert (fresh * index.vectors).sum(axis=1).min() >= 0.999
+
+
+def test_acceptance_question_from_the_command_line():
+    r = run_cli("ask", QUESTION)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.split("\n[2] ")[0]
+    assert first.startswith("[1] ")
+    assert "100 milligrams of a slow-release magnesium supplement" in first
+    assert "Magnesium for Fibromyalgia, Headaches and Chronic Pain" in first and "The Epoch Times" in first
+    assert r.stdout.rstrip().endswith("Disclaimer: " + DISCLAIMER)
+
+
+def test_acceptance_question_as_json():
+    r = run_cli("ask", "--json", QUESTION)
+    obj = json.loads(r.stdout)
+    top = obj["passages"][0]
+    assert "100 milligrams of a slow-release magnesium supplement" in top["text"]
+    assert top["citation"]["doc_id"] == "epoch-times-magnesium-fibromyalgia"
+    assert obj["disclaimer"] == DISCLAIMER
+
+
+def test_batch_of_50_questions_from_stdin():
+    questions = [QUESTION, "Can an IV drip help my migraine?", "what foods have magnesium",
+                 "does magnesium interact with blood pressure pills", "What is the capital of France?"] * 10
+    r = run_cli("ask", "--json", stdin="\n".join(questions) + "\n")
+    assert r.returncode == 0, r.stderr
+    answers = [json.loads(line) for line in r.stdout.strip().split("\n")]
+    assert [a["question"] for a in answers] == questions
+    assert all(a["disclaimer"] == DISCLAIMER for a in answers)
+    assert "100 milligrams" in answers[0]["passages"][0]["text"]
+
+
+def test_build_from_files_with_the_real_model(tmp_path):
+    r = run_cli("index", "build", str(REPO / "tests/data/docs"), "--out", str(tmp_path / "ix"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("ask", "--index", str(tmp_path / "ix"), "--json", "How long does a magnesium infusion take?")
+    top = json.loads(r.stdout)["passages"][0]
+    assert "about 30 minutes" in top["text"] and top["citation"]["section"] == "How long does an infusion take?"
