@@ -21,7 +21,7 @@ def all_passages():
 
 def test_every_default_passage_is_exact_and_reads_whole():
     passages = all_passages()
-    assert len(passages) >= 25
+    assert len(passages) >= 20  # 23 with min_chars=500
     for doc, c in passages:
         assert doc.text[c.start:c.end] == c.text
         assert c.text == c.text.strip()

@@ -6,19 +6,20 @@ import re
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from mgqa import settings
 from mgqa.errors import InvalidQuestion, QuestionTooLong
-from mgqa.highlight import highlights
-from mgqa.normalize import clean_controls, expand
+from mgqa.highlight import highlights, question_weights
+from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
+from mgqa.scope import answerable
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.triage import emergency_reason
 from mgqa.types import Answer, Citation, Hit, Passage
 
-# Abstain unless the best passage is this similar (cosine) to the question. Chosen on the gold
-# set; see README "Answer quality" for the trade-off table that `mgqa eval` prints.
-MIN_COSINE = 0.35
 HISTORY_TURNS = 6
+FOLLOW_UP_WEIGHT = 0.7  # share of the previous question in a follow-up's vector
 
 
 def validate(question: object) -> str:
@@ -55,36 +56,50 @@ class Engine:
         k = k or settings.get("top_k")
         if emergency_reason(q):
             return Answer(q, "emergency", [], DISCLAIMER, EMERGENCY_NOTICE)
-        query = contextual_query(q, _clean_history(history))
-        hits = search(self.index, self.encoder.encode([query])[0], query, k, mode)
-        if not answerable(hits):
-            return Answer(q, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE)
-        return Answer(q, "answered", [self._passage(r, h, q) for r, h in enumerate(hits, 1)], DISCLAIMER)
+        turns = _clean_history(history)
+        query = contextual_query(q, turns)
+        hits = search(self.index, self.query_vector(q, turns), query, k, mode)
+        extra = {"top_cosine": hits[0].dense if hits else None}
+        if not answerable(q, hits, self.index):
+            return Answer(q, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE, extra)
+        weights = question_weights(self.index.lexical, query)
+        passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
+        return Answer(q, "answered", passages, DISCLAIMER, None, extra)
 
-    def _passage(self, rank: int, hit: Hit, question: str) -> Passage:
+    def query_vector(self, question: str, history: list[str]) -> np.ndarray:
+        """A follow-up's vector leans towards the previous question; the new one still leads."""
+        if not is_follow_up(question, history):
+            return self.encoder.encode([question])[0]
+        now, before = self.encoder.encode([question, history[-1]])
+        v = now + FOLLOW_UP_WEIGHT * before
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    def prepare_query(self, question: str, history: list[str] | None = None) -> str:
+        """The text retrieval uses: the question, read with the previous one if it is a follow-up."""
+        return contextual_query(validate(question), _clean_history(history))
+
+    def _passage(self, rank: int, hit: Hit, question: str, weights: dict[str, float]) -> Passage:
         chunk = self.index.chunks[hit.chunk_id]
         doc = self.index.docs.get(chunk.doc_id, {})
         citation = Citation(rank, chunk.doc_id, doc.get("title") or chunk.doc_id, chunk.section,
                             doc.get("source"), chunk.start, chunk.end)
-        return Passage(rank, chunk.text, round(hit.score, 4), highlights(question, chunk.text), citation)
-
-
-def answerable(hits: list[Hit]) -> bool:
-    return bool(hits) and hits[0].dense >= MIN_COSINE
+        marks = highlights(question, weights, chunk.text, self.index.lexical)
+        return Passage(rank, chunk.text, round(hit.score, 4), marks, citation)
 
 
 _FOLLOW_UP = re.compile(r"^(and|what about|how about|what if|also|or|but|same|then|so|is it|does it|"
-                        r"can it|will it|and for|for|what for)\b|\b(it|that|this|those|they|them)\b")
+                        r"can it|will it|would it|do they|are they|and for|for|what else)\b"
+                        r"|\b(it|that|this|those|these|they|them|there|too|also|instead|else)\b")
+
+
+def is_follow_up(question: str, history: list[str]) -> bool:
+    """A question that points back ("what about for migraines?", "does it help sleep too?")."""
+    return bool(history) and bool(_FOLLOW_UP.search(question.lower()))
 
 
 def contextual_query(question: str, history: list[str]) -> str:
-    """A follow-up ("what about for migraines?") is read together with the previous question."""
-    if not history:
-        return question
-    content = [w for w in expand(question).split() if len(w) > 3]
-    if _FOLLOW_UP.search(question.lower()) or len(content) <= 3:
-        return f"{history[-1]} {question}"
-    return question
+    """A follow-up is read together with the previous question; anything else stands alone."""
+    return f"{history[-1]} {question}" if is_follow_up(question, history) else question
 
 
 def _clean_history(history: list[str] | None) -> list[str]:

@@ -191,3 +191,83 @@ def serve(host: str | None, port: int | None, debug: bool) -> None:
 
     with _guard(debug):
         run_server(host or settings.get("host"), port or settings.get("port"))
+
+
+@main.command("eval")
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="BEIR corpus.jsonl (id, title, text). Without it, run the gold set.")
+@click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="queries.jsonl (id, text).")
+@click.option("--qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="qrels TSV with header `query-id corpus-id score`.")
+@click.option("--run-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full pipeline's TREC run here.")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N queries.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--failures", is_flag=True, help="List the gold questions the pipeline gets wrong.")
+@click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, failures, sweep, as_json, debug) -> None:
+    """Measure answer quality (gold set) or retrieval quality (BEIR-style corpus).
+
+    Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
+    Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
+    dense-only; the corpus index is built once and cached under MGQA_CACHE_DIR.
+    """
+    from mgqa import evaluate
+
+    with _guard(debug):
+        if corpus:
+            if not (queries and qrels):
+                raise click.UsageError("--corpus needs --queries and --qrels")
+            _eval_beir(corpus, queries, qrels, run_out, limit, as_json)
+        else:
+            _eval_gold(index_dir, failures, sweep, as_json, evaluate)
+
+
+def _eval_gold(index_dir, failures, sweep, as_json, evaluate) -> None:
+    from mgqa.answer import get_engine
+
+    report = evaluate.run_gold(get_engine(index_dir))
+    metrics = report.metrics()
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    counts = {k: sum(r["kind"] == k for r in report.rows) for k in ("answerable", "unanswerable", "emergency", "benign")}
+    click.echo("gold set: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    click.echo("| metric | value |\n|---|---|")
+    for name, value in metrics.items():
+        click.echo(f"| {name} | {value:.3f} |")
+    if sweep:
+        click.echo("\n| cosine threshold | answered (answerable) | abstention recall |\n|---|---|---|")
+        for row in evaluate.sweep(report, [round(0.20 + 0.025 * i, 3) for i in range(13)]):
+            click.echo(f"| {row['threshold']:.3f} | {row['answered (answerable)']:.3f} | {row['abstention recall']:.3f} |")
+    if failures:
+        for r in report.failures():
+            top = r["json"]["passages"][0]["text"][:90] if r["json"]["passages"] else "-"
+            click.echo(f"\n{r['id']} [{r['kind']}] {r['question']!r}: status {r['status']}, rank {r['rank']}, "
+                       f"top cosine {r['top_cosine'] if r['top_cosine'] is None else round(r['top_cosine'], 3)}\n   top: {top!r}")
+
+
+def _eval_beir(corpus, queries, qrels, run_out, limit, as_json) -> None:
+    from tqdm import tqdm
+
+    from mgqa import evaluate
+    from mgqa.answer import Engine
+    from mgqa.embed import get_encoder
+
+    encoder = get_encoder(threads=0)
+    bar = tqdm(unit="passage", desc="indexing corpus", file=sys.stderr, disable=None)
+    index = evaluate.corpus_index(corpus, encoder, Path(settings.get("cache_dir")), progress=bar.update)
+    bar.close()
+    qs = evaluate.read_queries(queries)
+    if limit:
+        qs = dict(list(qs.items())[:limit])
+    results = evaluate.run_beir(Engine(index, encoder), qs, evaluate.read_qrels(qrels), run_out)
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    click.echo(f"{len(qs)} queries, {len(index.manifest['documents'])} documents, {len(index.chunks)} passages")
+    click.echo("| retriever | nDCG@10 | Recall@10 | MRR@10 |\n|---|---|---|---|")
+    names = {"hybrid": "mgqa (full pipeline)", "lexical": "lexical only (BM25)", "dense": "dense only (FAISS)"}
+    for mode, m in results.items():
+        click.echo(f"| {names[mode]} | {m['nDCG@10']:.3f} | {m['Recall@10']:.3f} | {m['MRR@10']:.3f} |")

@@ -1,38 +1,42 @@
-"""Within a passage, the sentence(s) that best answer the question, as offsets into the passage."""
+"""Within a passage, the sentence(s) that best answer the question, as offsets into the passage.
+
+Sentences are scored by the question's terms they contain, each weighted by how rare it is in
+the corpus (BM25's IDF), so "100 milligrams" outweighs "magnesium", which every passage has.
+"""
 
 from __future__ import annotations
 
-import re
-
-from mgqa.normalize import expand, fold
+from mgqa.normalize import asked_types, expand, gives_asked_type
 from mgqa.sentences import sentence_spans
 
-_WORD = re.compile(r"\d+(?:\.\d+)?%?|\w+")
-_STOP = frozenset("""a an and are as at be by can could did do does for from had has have how i if in
-into is it its me my of on or our so than that the their them then there these they this to up us
-was we were what when where which who why will with would you your about after also any been being
-more most much some such should may might just very not no yes""".split())
-KEEP_RATIO = 0.6  # other sentences scoring at least this share of the best are highlighted too
+KEEP_RATIO = 0.7  # other sentences scoring at least this share of the best are highlighted too
+EXPANSION_WEIGHT = 0.5  # the documents' terms added for a patient's words count half
 
 
-def _terms(text: str) -> set[str]:
-    return {_stem(t) for t in _WORD.findall(fold(text)) if t not in _STOP}
+def answer_type_bonus(question: str, sentence: str, weights: dict[str, float]) -> float:
+    """A sentence of the kind the question asks for ("how much" -> "100 milligrams") gains the
+    weight of the question's strongest term, so it beats one that merely repeats the topic."""
+    if gives_asked_type(asked_types(question), sentence):
+        return max(weights.values(), default=0.0)
+    return 0.0
 
 
-def _stem(token: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "es", "s", "ed", "ly"):
-        if len(token) > len(suffix) + 3 and token.endswith(suffix):
-            return token[: -len(suffix)]
-    return token
+def question_weights(lexical, question: str) -> dict[str, float]:
+    """Stemmed question term -> weight. Words the patient typed count fully."""
+    own = set(lexical.terms(question))
+    weights = {t: lexical.idf(t) for t in own}
+    for t in set(lexical.terms(expand(question))) - own:
+        weights[t] = EXPANSION_WEIGHT * lexical.idf(t)
+    return weights
 
 
-def highlights(question: str, passage: str) -> list[tuple[int, int]]:
-    """Offsets of the best-matching sentences. Example: ("dose?", "Intro. Take 100 mg dose.") -> [(7, 24)]."""
-    q = _terms(expand(question))
+def highlights(question: str, weights: dict[str, float], passage: str, lexical) -> list[tuple[int, int]]:
+    """Offsets of the best-matching sentences. Example: ("dose?", {"dose": 2.0}, "Intro. A 100 mg dose.") -> [(7, 21)]."""
     spans = sentence_spans(passage)
-    if not q or not spans:
+    if not weights or not spans:
         return []
-    scored = [(len(q & _terms(passage[s:e])) / (1 + 0.002 * (e - s)), (s, e)) for s, e in spans]
+    scored = [(sum(weights.get(t, 0.0) for t in set(lexical.terms(passage[s:e])))
+               + answer_type_bonus(question, passage[s:e], weights), (s, e)) for s, e in spans]
     best = max(score for score, _ in scored)
     if best <= 0:
         return []

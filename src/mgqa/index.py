@@ -67,8 +67,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     vectors = _embed(chunks, docs, encoder, reuse, progress)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
-    titles = {d.id: d.title for d in docs}
-    lexical = Lexical.build([embedding_text(c, titles[c.doc_id]) for c in chunks])
+    lexical = Lexical.build(embedding_texts(chunks, {d.id: d.title for d in docs}))
     index = Index(out, manifest, chunks, vectors, build_ann(vectors), lexical)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
@@ -79,7 +78,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
 def _embed(chunks: list[Chunk], docs: list[Document], encoder, reuse: dict[str, np.ndarray],
            progress: Callable[[int], None] | None) -> np.ndarray:
     hashes = {d.id: content_hash(d) for d in docs}
-    titles = {d.id: d.title for d in docs}
+    texts = embedding_texts(chunks, {d.id: d.title for d in docs})
     vectors = np.zeros((len(chunks), encoder.dim), np.float32)
     todo: list[int] = []
     by_doc: dict[str, list[int]] = {}
@@ -96,18 +95,22 @@ def _embed(chunks: list[Chunk], docs: list[Document], encoder, reuse: dict[str, 
     batch = 256
     for b in range(0, len(todo), batch):
         rows = todo[b:b + batch]
-        vectors[rows] = encoder.encode([embedding_text(chunks[i], titles[chunks[i].doc_id]) for i in rows])
+        vectors[rows] = encoder.encode([texts[i] for i in rows])
         if progress:
             progress(len(rows))
     return vectors
 
 
-def embedding_text(chunk: Chunk, title: str) -> str:
-    """What is embedded: the passage with its title and section, so "IV" passages under an
-    "Infusions" heading are found by infusion questions. The passage shown stays verbatim."""
-    parts = [title] + ([chunk.section] if chunk.section and chunk.section != title else [])
-    head = " - ".join(p for p in parts if p)
-    return f"{head}: {chunk.text}" if head else chunk.text
+def embedding_text(chunk: Chunk, title: str, sectioned: bool) -> str:
+    """What is embedded and indexed. A passage of a document without headings is read under the
+    document's title (a MedQuAD answer is about its title's disease); in a document with headings
+    the passage alone ranked best on the gold set. The passage shown stays verbatim."""
+    return chunk.text if sectioned or not title else f"{title}: {chunk.text}"
+
+
+def embedding_texts(chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
+    sectioned = {c.doc_id for c in chunks if c.section}
+    return [embedding_text(c, titles[c.doc_id], c.doc_id in sectioned) for c in chunks]
 
 
 def _manifest(docs, chunks, encoder, params, sources, build_command) -> dict:

@@ -35,6 +35,23 @@ class Lexical:
         model.index(tokens, show_progress=False)
         return cls(model)
 
+    def terms(self, text: str) -> list[str]:
+        """Stemmed, stop-word-free tokens, exactly as the index sees them."""
+        import bm25s
+
+        return bm25s.tokenize([fold(text)], token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=self._stem,
+                              return_ids=False, show_progress=False)[0]
+
+    def knows(self, term: str) -> bool:
+        return term in self._model.vocab_dict
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency; unknown terms count as rare."""
+        n = self._model.scores["num_docs"]
+        tid = self._model.vocab_dict.get(term)
+        df = 0 if tid is None else int(self._model.scores["indptr"][tid + 1] - self._model.scores["indptr"][tid])
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every chunk for the expanded question (zeros if no term matches)."""
         import bm25s

@@ -38,7 +38,7 @@ PATIENT_TERMS: list[tuple[str, str]] = [
     (r"\bmg\b", "milligrams"),
     (r"\bmag\b", "magnesium"),
     (r"\b(heart rhythm|palpitations?|irregular heart ?beat)\b", "arrhythmias"),
-    (r"\b(epsom|bath salts?|soak)\b", "epsom salts topical magnesium chloride"),
+    (r"\b(epsom|bath salts?|baths?|bathing|soak|soaking)\b", "epsom salts topical magnesium chloride"),
     (r"\b(foods?|eat|eating|diet|meals?|snacks?)\b", "foods dietary magnesium-rich"),
     (r"\b(meds|medications?|medicines?|drugs?|prescriptions?)\b", "medications"),
     (r"\b(bp|blood pressure|hypertension)\b", "blood pressure medications"),
@@ -52,7 +52,12 @@ PATIENT_TERMS: list[tuple[str, str]] = [
     (r"\b(sore|aching|achy) muscles?\b|\bmuscle (pain|aches?|soreness)\b", "sore muscles muscle tension"),
     (r"\b(how long|how soon|when will|how quickly)\b", "weeks minutes quickly"),
     (r"\b(safe|risks?|dangers?|dangerous)\b", "risk overdose supervision"),
-    (r"\b(pregnan\w*|pre-?eclampsia)\b", "eclampsia"),
+    (r"\bfibro\b", "fibromyalgia"),
+    (r"\bdiarrhoea\b", "diarrhea"),
+    (r"\b(doctors?|gp|physicians?|nurses?|medical staff)\b", "medical supervision health care provider"),
+    (r"\b(at home|home)\b", "routine use supervision"),
+    (r"\b(migraines?)\b", "migraine headaches"),
+    (r"\b(inflamed|inflammatory|anti-?inflammatory)\b", "inflammation"),
     (r"\bstudy\b|\bresearch\b|\btrial\b", "study clinical trial research"),
     (r"\bhow does\b.*\bwork\b|\bwhy does\b.*\bhelp\b", "mechanisms works"),
 ]
@@ -64,3 +69,26 @@ def expand(question: str) -> str:
     q = fold(question)
     extra = [terms for pattern, terms in _COMPILED if pattern.search(q)]
     return " ".join([q, *extra])
+
+
+# What kind of answer a question asks for, and what a passage or sentence that gives it contains.
+ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern]] = [
+    (re.compile(r"\b(dose|dosage|how much|how many (mg|milligrams|grams)|amount|milligrams|mg)\b"),
+     re.compile(r"\b\d+(\.\d+)? ?(milligrams?|mg|grams?|g)\b")),
+    (re.compile(r"\b(how long|how soon|how quickly|how fast|when will|faster|quicker|how many (days|weeks|minutes))\b"),
+     re.compile(r"\b(\d+|one|two|three|four|a)[- ]?(to [\w-]+ )?(minutes?|hours?|days?|weeks?|months?|years?)\b"
+                r"|\bquickly\b")),
+    (re.compile(r"\b(percent|percentage|how many (people|patients)|how effective|success rate|how well|how likely)\b"),
+     re.compile(r"\d+ ?(%|percent)|\d+-\d+%")),
+]
+
+
+def asked_types(question: str) -> list[re.Pattern]:
+    """Patterns of the answer kinds ``question`` asks for. "how much?" -> [amount pattern]."""
+    q = fold(question)
+    return [gives for ask, gives in ANSWER_TYPES if ask.search(q)]
+
+
+def gives_asked_type(asked: list[re.Pattern], text: str) -> bool:
+    folded = fold(text)
+    return any(p.search(folded) for p in asked)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from mgqa.normalize import asked_types, gives_asked_type
 from mgqa.types import Hit
 
 CANDIDATES = 50  # from each retriever, before fusion
-LEXICAL_WEIGHT = 0.3  # fused = cosine + LEXICAL_WEIGHT * bm25 / max(bm25)
+LEXICAL_WEIGHT = 0.3  # fused = cosine + LEXICAL_WEIGHT * bm25 / max(bm25) (+ TYPE_WEIGHT)
+TYPE_WEIGHT = 0.05  # a passage holding the kind of answer asked for ("how much" -> "100 mg")
 
 
 def search(index, qvec: np.ndarray, lexical_query: str, k: int, mode: str = "hybrid") -> list[Hit]:
@@ -34,6 +36,9 @@ def search(index, qvec: np.ndarray, lexical_query: str, k: int, mode: str = "hyb
     cos = index.vectors[rows] @ qvec  # exact, whatever the ANN structure approximated
     lex = _scaled(bm25[rows]) if bm25 is not None else np.zeros(len(rows), np.float32)
     fused = {"hybrid": cos + LEXICAL_WEIGHT * lex, "dense": cos, "lexical": lex}[mode]
+    asked = asked_types(lexical_query)
+    if mode == "hybrid" and asked:
+        fused = fused + TYPE_WEIGHT * np.array([gives_asked_type(asked, index.chunks[r].text) for r in rows])
     order = np.argsort(-fused, kind="stable")
     hits = [Hit(int(rows[i]), float(fused[i]), float(cos[i]), float(lex[i])) for i in order]
     return _without_overlaps(index.chunks, hits, k)

@@ -18,7 +18,7 @@ EMERGENCY_PATTERNS: list[tuple[str, str]] = [
     ("allergic reaction", r"\b(throat|tongue|lips?|face) (is |are )?(swelling|swollen|closing)|anaphyla|allergic reaction|hives all over"),
     ("stroke", r"\bstroke\b|face (is )?(droop|drooping)|drooping face|slurr(ed|ing) (speech|words)|(can'?t|cannot) (move|feel) (my|his|her) (arm|leg|face)|one side of (my|his|her) (body|face)|sudden(ly)? (numb|weak|confus)"),
     ("overdose", r"\boverdos(e|ed|ing)\b.*\b(i|my|he|she|took|just)\b|\b" + _I + r"\b.*\b(took|taken|swallowed|ate|drank)\b.*\b(whole|entire|all|too many|too much|bottle|handful|dozens?|\d{2,} (pills|tablets|capsules))|poison(ed|ing)"),
-    ("suicide", r"\b(kill|hurt|harm) (myself|himself|herself)|suicid|end (my|it all|my life)|want to die|wanna die|don'?t want to (live|be alive)|self[- ]harm|better off dead"),
+    ("suicide", r"\b(kill|hurt|harm) (myself|himself|herself)|suicid|\bend(ing)? (it all|(my|his|her|their) (own )?life)|take (my|his|her) own life|want to die|wanna die|don'?t want to (live|be alive)|self[- ]harm|better off dead"),
     ("seizure", r"\bseizures?\b.*\b(now|having|right now|won'?t stop|started)|\b(having|has|had) a (seizure|fit)\b|convuls|fitting\b"),
     ("unconscious", r"\bunconscious|unresponsive|won'?t wake( up)?|can'?t wake|passed out|collapsed|fainted|blacked out"),
     ("headache red flag", r"worst headache|thunderclap|headache.*stiff neck|stiff neck.*headache|sudden(ly)? (severe|terrible|excruciating) headache"),

@@ -1,0 +1,230 @@
+"""The web chat: a Gradio ChatInterface over ``Engine.ask``, mounted at / of the server.
+
+Every piece of document and patient text reaches the page escaped: Gradio renders messages as
+HTML, sanitises them only in the browser and would still load images, so answers are built as
+HTML here with each character that HTML or Markdown could act on written as an entity.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from urllib.parse import urlsplit
+
+import gradio as gr
+from gradio.components.chatbot import TextMessage
+
+from mgqa import settings
+from mgqa.errors import InvalidQuestion, MgqaError
+from mgqa.texts import DISCLAIMER
+from mgqa.types import Answer, Passage
+
+log = logging.getLogger("mgqa.web")
+
+TITLE = "Magnesium questions"
+EXAMPLES = [
+    "What dose of magnesium did the fibromyalgia trial use?",
+    "Can an IV magnesium infusion help a migraine?",
+    "Which magnesium-rich foods are recommended?",
+    "Does magnesium interact with blood pressure medication?",
+]
+UNAVAILABLE = "Sorry, the assistant is unavailable right now. Please try again later."
+
+# HTML's five plus everything Markdown or LaTeX could turn into a link, an image or formatting.
+_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'!#$()*[\\]_`{|}~\n"}
+
+
+def escape(text: str) -> str:
+    """Text that shows literally as HTML or Markdown: ``![a](b)`` -> ``&#33;&#91;a&#93;&#40;b&#41;``."""
+    return text.translate(_ENTITIES)
+
+
+# ---------------------------------------------------------------- answer -> HTML
+
+
+def answer_html(answer: Answer) -> str:
+    """One chat message: notice (emergency first, in red), quoted passages, citations, disclaimer."""
+    parts = [f'<div class="mgqa-answer mgqa-{answer.status.replace("_", "-")}">']
+    if answer.status == "emergency":
+        parts.append(f'<p class="mgqa-notice" role="alert"><strong>Emergency:</strong> {escape(answer.notice or "")}</p>')
+    elif answer.notice:
+        parts.append(f'<p class="mgqa-notice">{escape(answer.notice)}</p>')
+    parts += [_passage_html(p) for p in answer.passages]
+    parts.append(disclaimer_html(answer.disclaimer))
+    return "".join(parts) + "</div>"
+
+
+def notice_html(message: str) -> str:
+    """A message that is not an answer (bad question, server trouble), still with the disclaimer."""
+    return (f'<div class="mgqa-answer mgqa-problem"><p class="mgqa-notice">{escape(message)}</p>'
+            f"{disclaimer_html()}</div>")
+
+
+def disclaimer_html(text: str = DISCLAIMER) -> str:
+    return f'<p class="mgqa-disclaimer"><strong>Disclaimer:</strong> {escape(text)}</p>'
+
+
+def _passage_html(p: Passage) -> str:
+    c = p.citation
+    quote = f'<blockquote class="mgqa-quote">{_highlighted(p)}</blockquote>'
+    where = escape(c.title) + (f" &#8250; {escape(c.section)}" if c.section else "")
+    cite = f'<p class="mgqa-cite"><span class="mgqa-n">&#91;{c.n}&#93;</span> {where}{_source_html(c.source)}</p>'
+    return f'<div class="mgqa-passage">{quote}{cite}</div>'
+
+
+def _highlighted(p: Passage) -> str:
+    """The verbatim passage, escaped, with its highlighted sentences in <mark>."""
+    out, pos = [], 0
+    for s, e in sorted(p.highlights):
+        if s < pos:
+            continue
+        out += [escape(p.text[pos:s]), f"<mark>{escape(p.text[s:e])}</mark>"]
+        pos = e
+    out.append(escape(p.text[pos:]))
+    return "".join(out)
+
+
+def _source_html(source: str | None) -> str:
+    if not source:
+        return ""
+    if _is_web_url(source):
+        return f' &#183; <a href="{escape(source)}" target="_blank" rel="noopener noreferrer nofollow">{escape(source)}</a>'
+    return f" &#183; {escape(source)}"
+
+
+def _is_web_url(text: str) -> bool:
+    try:
+        url = urlsplit(text)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.netloc) and not any(ch.isspace() for ch in text)
+
+
+# ---------------------------------------------------------------- the chat
+
+
+def plain_text_chatbot(**kwargs) -> gr.Chatbot:
+    """A Chatbot that shows the patient's own messages as text, never as markup.
+
+    Only what is sent to the browser is escaped; the server-side conversation keeps the real
+    text, so retry, undo and the follow-up history see exactly what was typed. (The instance's
+    methods are wrapped rather than subclassed: Gradio writes a .pyi file next to the module
+    of every Component subclass.)
+    """
+    bot = gr.Chatbot(**kwargs)
+    to_browser, from_browser = bot.postprocess, bot.preprocess
+
+    def postprocess(value):
+        data = to_browser(value)
+        for message in data.root:
+            if message.role == "user":
+                for item in message.content:
+                    if isinstance(item, TextMessage):
+                        item.text = escape(item.text)
+        return data
+
+    def preprocess(payload):
+        messages = from_browser(payload)
+        for message in messages:
+            if message["role"] == "user":
+                for item in message["content"]:
+                    if item.get("type") == "text":
+                        item["text"] = html.unescape(item["text"])
+        return messages
+
+    bot.postprocess = postprocess  # type: ignore[method-assign]
+    bot.preprocess = preprocess  # type: ignore[method-assign]
+    return bot
+
+
+def earlier_questions(history: list[dict]) -> list[str]:
+    """The patient's previous messages, oldest first, from Gradio's message history."""
+    out = []
+    for message in history:
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        items = content if isinstance(content, list) else [content]
+        text = "".join(i if isinstance(i, str) else i.get("text", "") for i in items if isinstance(i, (str, dict)))
+        if text.strip():
+            out.append(text)
+    return out
+
+
+def make_respond(asker):
+    """The ChatInterface function: the question and the conversation so far -> one HTML message."""
+
+    def respond(message: str, history: list[dict]) -> str:
+        try:
+            return answer_html(asker.ask(message, earlier_questions(history)))
+        except InvalidQuestion as exc:
+            return notice_html(f"Please check your question: {exc}.")
+        except MgqaError as exc:
+            log.warning("chat could not answer: %s", type(exc).__name__)
+            return notice_html(UNAVAILABLE)
+        except Exception as exc:  # noqa: BLE001 - the patient gets a message, the log gets the stack
+            from mgqa.web import log_internal_error
+
+            log_internal_error(exc, "chat")
+            return notice_html(UNAVAILABLE)
+
+    return respond
+
+
+def build_chat(asker) -> gr.Blocks:
+    """A new Blocks for each app: a Blocks object is never mounted twice or launched."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=True) as blocks:
+        gr.HTML(banner_html(), js_on_load=None, elem_id="mgqa-banner")
+        chatbot = plain_text_chatbot(
+            label=TITLE, show_label=False, scale=1, height="60vh",
+            render_markdown=False, sanitize_html=True, latex_delimiters=[], allow_tags=False,
+            buttons=[], feedback_options=None, allow_file_downloads=False,
+            placeholder="Ask a question about magnesium, or pick an example.",
+        )
+        gr.ChatInterface(
+            make_respond(asker), chatbot=chatbot, examples=EXAMPLES, cache_examples=False,
+            run_examples_on_click=True, save_history=False, flagging_mode="never", analytics_enabled=False,
+            api_visibility="private", fill_height=True,
+            textbox=gr.Textbox(placeholder="Type your question about magnesium", show_label=False,
+                               max_length=settings.get("max_question_chars"), submit_btn=True, stop_btn=False,
+                               autofocus=True, scale=7),
+        )
+    blocks.queue(default_concurrency_limit=settings.get("max_concurrency"), max_size=settings.get("max_queue"))
+    return blocks
+
+
+def banner_html() -> str:
+    return (f"<h1>{escape(TITLE)}</h1><p>Answers are quoted word for word from the clinic's vetted documents, "
+            f"with numbered sources.</p>{disclaimer_html()}")
+
+
+CSS = """
+#mgqa-banner h1 { margin: 0 0 .25em; font-size: 1.6rem; }
+#mgqa-banner p { margin: .25em 0; }
+.mgqa-disclaimer { font-size: .9em; color: #4b5563; border-left: 4px solid #9aa5b1; padding: .3em .6em;
+  background: #f5f7fa; border-radius: 4px; }
+.mgqa-answer .mgqa-disclaimer { margin-top: .8em; }
+.mgqa-notice { padding: .6em .8em; border-radius: 8px; margin: 0 0 .6em; }
+.mgqa-emergency .mgqa-notice { background: #fde8e8; color: #7f1d1d; border: 2px solid #c81e1e; font-weight: 700; }
+.mgqa-no-answer .mgqa-notice, .mgqa-problem .mgqa-notice { background: #fdf6e3; color: #5c4a12;
+  border: 1px solid #d9b44a; }
+.mgqa-passage { margin: 0 0 .9em; }
+.mgqa-quote { margin: 0; padding: .2em 0 .2em .8em; border-left: 4px solid #9aa5b1; white-space: pre-wrap; }
+.mgqa-quote mark { background: #fff3a3; color: #1f2933; padding: 0 1px; border-radius: 2px; }
+.mgqa-cite { margin: .3em 0 0; font-size: .9em; color: #4b5563; }
+.mgqa-n { font-weight: 700; }
+"""
+
+# Plain font names only: a GoogleFont would make every browser fetch from fonts.googleapis.com.
+FONT = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+FONT_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
+
+
+def mount_chat(app, asker) -> None:
+    """Mount a fresh chat at / of ``app``: no monitoring page, run history, footer links or errors shown."""
+    gr.mount_gradio_app(
+        app, build_chat(asker), path="/", enable_monitoring=False, run_history=False, footer_links=[],
+        show_error=False, ssr_mode=False, pwa=False, mcp_server=False, max_file_size="1mb",
+        theme=gr.themes.Default(font=FONT, font_mono=FONT_MONO), css=CSS,
+        app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
+    )

@@ -1,0 +1,183 @@
+"""`mgqa eval`: answer quality on the project's gold set, and retrieval quality on any BEIR-style
+corpus (document level: nDCG@10, Recall@10, MRR@10) for the full pipeline, lexical-only and
+dense-only in the same run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from mgqa.types import Answer
+
+MODES = ("hybrid", "lexical", "dense")
+
+
+# ---------------------------------------------------------------- the gold set
+
+
+def load_gold() -> list[dict]:
+    text = (resources.files("mgqa") / "data" / "gold.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def answer_span(item: dict, docs: dict) -> tuple[int, int]:
+    start = docs[item["doc_id"]].text.find(item["answer"])
+    if start < 0:
+        raise ValueError(f"gold item {item['id']}: answer is not verbatim in {item['doc_id']}")
+    return start, start + len(item["answer"])
+
+
+def hit_rank(answer: Answer, item: dict, span: tuple[int, int]) -> int | None:
+    """Rank of the first passage that holds at least half of the gold answer span."""
+    if answer.status != "answered":
+        return None
+    need = (span[1] - span[0]) / 2
+    for p in answer.passages:
+        c = p.citation
+        if c.doc_id == item["doc_id"] and min(c.end, span[1]) - max(c.start, span[0]) >= need:
+            return p.rank
+    return None
+
+
+@dataclass
+class GoldReport:
+    rows: list[dict] = field(default_factory=list)  # per question: id, kind, status, rank, top cosine
+
+    def metrics(self) -> dict[str, float]:
+        ans = [r for r in self.rows if r["kind"] == "answerable" or (r["kind"] == "benign" and r["span"])]
+        un = [r for r in self.rows if r["kind"] == "unanswerable"]
+        em = [r for r in self.rows if r["kind"] == "emergency"]
+        non_em = [r for r in self.rows if r["kind"] != "emergency"]
+        abstained = [r for r in self.rows if r["status"] == "no_answer"]
+        return {
+            "Hit@1": _mean(r["rank"] == 1 for r in ans),
+            "Hit@3": _mean(r["rank"] is not None and r["rank"] <= 3 for r in ans),
+            "MRR": _mean(1 / r["rank"] if r["rank"] else 0 for r in ans),
+            "answered (answerable)": _mean(r["status"] == "answered" for r in ans),
+            "abstention recall": _mean(r["status"] == "no_answer" for r in un),
+            "abstention precision": _mean(r["kind"] == "unanswerable" for r in abstained) if abstained else 1.0,
+            "emergency recall": _mean(r["status"] == "emergency" for r in em),
+            "false emergency rate": _mean(r["status"] == "emergency" for r in non_em),
+        }
+
+    def failures(self) -> list[dict]:
+        out = []
+        for r in self.rows:
+            bad = {"answerable": r["rank"] != 1, "unanswerable": r["status"] != "no_answer",
+                   "emergency": r["status"] != "emergency", "benign": r["status"] == "emergency"}[r["kind"]]
+            if bad:
+                out.append(r)
+        return out
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(map(float, values)) / len(values) if values else float("nan")
+
+
+def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
+    from mgqa.ingest import default_documents
+
+    docs = {d.id: d for d in default_documents()}
+    report = GoldReport()
+    for item in gold or load_gold():
+        answer = engine.ask(item["question"], item.get("history"), k=3)
+        span = answer_span(item, docs) if item.get("answer") else None
+        rank = hit_rank(answer, item, span) if span else None
+        top = answer.extra.get("top_cosine")
+        report.rows.append({"id": item["id"], "kind": item["kind"], "question": item["question"],
+                            "status": answer.status, "rank": rank, "span": span, "top_cosine": top,
+                            "json": answer.to_dict()})
+    return report
+
+
+def sweep(report: GoldReport, thresholds: list[float]) -> list[dict]:
+    """Abstention trade-off: what each cosine threshold would have done on the gold set."""
+    ans = [r for r in report.rows if r["kind"] == "answerable" and r["top_cosine"] is not None]
+    un = [r for r in report.rows if r["kind"] == "unanswerable" and r["top_cosine"] is not None]
+    return [{"threshold": t,
+             "answered (answerable)": _mean(r["top_cosine"] >= t for r in ans),
+             "abstention recall": _mean(r["top_cosine"] < t for r in un)} for t in thresholds]
+
+
+# ---------------------------------------------------------------- BEIR-style corpora
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            obj = json.loads(line)
+            out[str(obj["id"] if "id" in obj else obj["_id"])] = obj["text"]
+    return out
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines[1:]:  # header: query-id corpus-id score
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) >= 3 and int(parts[2]) > 0:
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return qrels
+
+
+def corpus_index(corpus: Path, encoder, cache_dir: Path, progress=None):
+    """Build (or reuse from the cache) the index of a BEIR corpus.jsonl."""
+    from mgqa.chunking import ChunkParams
+    from mgqa.index import build_corpus, load
+
+    st = corpus.stat()
+    key = hashlib.sha256(json.dumps([str(corpus.resolve()), st.st_size, st.st_mtime_ns, encoder.model_id,
+                                     ChunkParams().to_dict()]).encode()).hexdigest()[:16]
+    out = cache_dir / "eval" / f"{corpus.stem}-{key}"
+    try:
+        return load(out, encoder, verify=False)
+    except Exception:  # noqa: BLE001 - not cached yet (or unusable): build it
+        return build_corpus([corpus], out, encoder, progress=progress)[0]
+
+
+def doc_ranking(engine, question: str, mode: str, depth: int = 10) -> list[tuple[str, float]]:
+    """Documents in order of their best passage."""
+    from mgqa.retrieve import search
+
+    q = engine.prepare_query(question)
+    hits = search(engine.index, engine.encoder.encode([q])[0], q, k=100, mode=mode)
+    seen: dict[str, float] = {}
+    for h in hits:
+        doc_id = engine.index.chunks[h.chunk_id].doc_id
+        seen.setdefault(doc_id, h.score)
+        if len(seen) == depth:
+            break
+    return list(seen.items())
+
+
+def ir_metrics(ranked: list[str], relevant: dict[str, int], k: int = 10) -> dict[str, float]:
+    """Example: ranked ["b", "a"], relevant {"a": 1} -> nDCG@10 0.631, Recall@10 1.0, MRR@10 0.5."""
+    dcg = sum((2 ** relevant.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sum((2 ** g - 1) / math.log2(i + 2) for i, g in enumerate(sorted(relevant.values(), reverse=True)[:k]))
+    rr = next((1 / (i + 1) for i, d in enumerate(ranked[:k]) if d in relevant), 0.0)
+    return {"nDCG@10": dcg / ideal if ideal else 0.0,
+            "Recall@10": len(set(ranked[:k]) & set(relevant)) / len(relevant) if relevant else 0.0,
+            "MRR@10": rr}
+
+
+def run_beir(engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+             run_out: Path | None = None) -> dict[str, dict[str, float]]:
+    totals = {m: {"nDCG@10": 0.0, "Recall@10": 0.0, "MRR@10": 0.0} for m in MODES}
+    judged = [q for q in queries if q in qrels]
+    lines = []
+    for qid in judged:
+        for mode in MODES:
+            ranking = doc_ranking(engine, queries[qid], mode)
+            for name, value in ir_metrics([d for d, _ in ranking], qrels[qid]).items():
+                totals[mode][name] += value
+            if mode == "hybrid":
+                lines += [f"{qid} Q0 {d} {r} {s:.6f} mgqa" for r, (d, s) in enumerate(ranking, 1)]
+    if run_out:
+        run_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {m: {k: v / max(len(judged), 1) for k, v in t.items()} for m, t in totals.items()}

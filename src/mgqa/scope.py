@@ -1,0 +1,125 @@
+"""Calibrated abstention: answer only when the documents cover the question.
+
+Two signals, chosen on the gold set (README "Answer quality" has the trade-off table):
+1. Topic coverage. A question's topic words must occur in the corpus. Topic words are medical
+   terms (words of MedQuAD's topic titles: "kidney", "cholesterol", "pregnancy"), words that decide
+   whom or what an answer is for ("kids", "cost"), and words rarer than everyday English. A question
+   about kidney disease or ketamine is out of scope even when its vector lands near a magnesium
+   passage, which is how a plain cosine cut-off answers the wrong question.
+2. Similarity. The best passage must be close enough to the question (cosine), unless the
+   question is a bare term or number that the passage contains ("L-threonate?", "948 participants").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import lru_cache
+from importlib import resources
+
+from mgqa.normalize import PATIENT_TERMS, fold
+
+MIN_COSINE = 0.30  # below this the best passage is about something else (gold-set sweep)
+MIN_COSINE_EXACT = 0.10  # ... unless it contains all of the question's content words verbatim
+EVERYDAY_WORDS = 10000  # this many most frequent English words are everyday words, not topics
+GENERIC_WORDS = 1000  # ... and these are never topics, even when a medical title uses them
+TYPO_CUTOFF = 0.84  # difflib ratio at which an unknown word is a misspelling of a corpus word
+# Words that decide whom or what an answer is for: adult dosing quoted to a parent asking about a
+# toddler is the wrong passage, however similar.
+SCOPE_WORDS = frozenset("""child children kid kids baby babies infant infants toddler toddlers teen teens
+teenager teenagers pregnant pregnancy breastfeeding breastfeed nursing elderly dog dogs cat cats pet pets
+horse cost costs price prices cheap expensive insurance insured medicare medicaid pay paying fee fees
+refund hours open opening parking address located location appointment appointments cancel""".split())
+# Contractions typed without the apostrophe are everyday words, not unknown topics.
+CONTRACTIONS = frozenset("""cant wont dont doesnt didnt isnt arent wasnt werent shouldnt couldnt wouldnt
+im ive id ill youre theyre theres thats whats hows its lets""".split())
+_WORD = re.compile(r"\d+(?:\.\d+)?%?|[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z]")
+_PATIENT = [re.compile(p) for p, _ in PATIENT_TERMS]
+
+
+def _data_words(name: str) -> list[str]:
+    return (resources.files("mgqa") / "data" / name).read_text(encoding="utf-8").split()
+
+
+@lru_cache(maxsize=1)
+def everyday_words() -> frozenset[str]:
+    return frozenset(_data_words("common_words.txt")[:EVERYDAY_WORDS]) | CONTRACTIONS
+
+
+@lru_cache(maxsize=1)
+def generic_words() -> frozenset[str]:
+    return frozenset(_data_words("common_words.txt")[:GENERIC_WORDS]) | CONTRACTIONS
+
+
+@lru_cache(maxsize=1)
+def medical_words() -> frozenset[str]:
+    return frozenset(_data_words("medical_words.txt"))
+
+
+def _is_medical(word: str) -> bool:
+    medical = medical_words()
+    return word in medical or (word.endswith("s") and word[:-1] in medical)
+
+
+def content_words(question: str) -> list[str]:
+    """The question's words, less everyday function words and the patient words that the
+    documents know by another name ("IV drip")."""
+    q = fold(question)
+    for pattern in _PATIENT:
+        q = pattern.sub(" ", q)
+    words = [w.strip("'-") for w in _WORD.findall(q)]
+    return [w for w in words if w in SCOPE_WORDS or (w and w not in generic_words() and (len(w) >= 3 or w.isdigit()))]
+
+
+def topic_words(question: str) -> list[str]:
+    """The content words that name a topic. "can kids take magnesium for kidney stones?" ->
+    ["kids", "magnesium", "kidney", "stones"]."""
+    return [w for w in content_words(question)
+            if w in SCOPE_WORDS or w not in everyday_words() or _is_medical(w)]
+
+
+def uncovered(question: str, index) -> list[str]:
+    """Topic words of the question that the corpus never uses (allowing for typos)."""
+    lexical = index.lexical
+    missing = []
+    for word in topic_words(question):
+        stems = lexical.terms(word)
+        if stems and all(lexical.knows(s) for s in stems):
+            continue
+        if word not in SCOPE_WORDS and len(word) >= 5 and _misspelt_corpus_word(word, index):
+            continue
+        missing.append(word)
+    return missing
+
+
+def _misspelt_corpus_word(word: str, index) -> bool:
+    """"migranes" is "migraines" mistyped, not a new topic."""
+    return bool(difflib.get_close_matches(word, corpus_words(index), n=1, cutoff=TYPO_CUTOFF))
+
+
+def corpus_words(index) -> list[str]:
+    """Every distinct word of the corpus, as written (computed once per index, on first need)."""
+    if not hasattr(index, "_words"):
+        words: set[str] = set()
+        for c in index.chunks:
+            words.update(re.findall(r"[a-z]{4,}", fold(c.text)))
+        index._words = sorted(words)
+    return index._words
+
+
+def answerable(question: str, hits, index) -> bool:
+    """Whether to answer ``question`` with ``hits`` (best first) or say the documents don't."""
+    if not hits or uncovered(question, index):
+        return False
+    top = hits[0]
+    if top.dense >= MIN_COSINE:
+        return True
+    return top.dense >= MIN_COSINE_EXACT and _holds_topic_words(question, index.chunks[top.chunk_id].text, index)
+
+
+def _holds_topic_words(question: str, passage: str, index) -> bool:
+    words = content_words(question)
+    if not words:
+        return False
+    have = set(index.lexical.terms(passage))
+    return all(set(index.lexical.terms(w)) <= have for w in words)

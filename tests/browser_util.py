@@ -1,0 +1,93 @@
+"""Helpers for the browser tier: servers on free 127.0.0.1 ports in background threads, and a
+Chromium page that records every request and refuses any that would leave this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL = "127.0.0.1"
+
+
+def bound_socket() -> socket.socket:
+    """A listening-ready socket on a free local port (no race between choosing and binding)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOCAL, 0))
+    return sock
+
+
+@contextlib.contextmanager
+def uvicorn_server(app, sock: socket.socket):
+    """Serve ``app`` on ``sock`` in a thread; yields the base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://{LOCAL}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass
+
+
+@contextlib.contextmanager
+def static_server(directory: Path):
+    """Serve ``directory`` over HTTP on a free local port; yields the origin."""
+    httpd = ThreadingHTTPServer((LOCAL, 0), functools.partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOCAL}:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class Recorder:
+    """Every URL the browser asked for; anything not on 127.0.0.1 is aborted and kept in ``outside``."""
+
+    def __init__(self):
+        self.urls: list[str] = []
+        self.outside: list[str] = []
+        self.dialogs: list[str] = []
+
+    def route(self, route) -> None:
+        url = route.request.url
+        self.urls.append(url)
+        if urlsplit(url).hostname != LOCAL:
+            self.outside.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def paths(self) -> list[str]:
+        return [urlsplit(u).path for u in self.urls]
+
+    def watch(self, context) -> None:
+        context.route("**/*", self.route)
+        context.on("page", lambda page: page.on("dialog", self.dialog))
