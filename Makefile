@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench index browser-deps clean
+.PHONY: install run test test-fast lint bench index readme browser-deps clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ bench: install
 # Rebuild the committed default index (a test fails when it is stale).
 index: install
 	$(PY) -m mgqa index build --out index
+
+# Regenerate README's settings table and command reference (a test keeps them in sync).
+readme: install
+	$(PY) scripts/update_readme.py
 
 # Debian's chromium for the browser tests (Playwright drives it; never `playwright install`).
 browser-deps:

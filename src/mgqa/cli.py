@@ -17,9 +17,11 @@ from mgqa.errors import InvalidQuestion, MgqaError
 
 
 class Failure(click.ClickException):
+    """One line on stderr and an exit code: 2 for bad input, 1 for anything else."""
+
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads the instance attribute
 
 
 def _guard(debug: bool):
@@ -271,3 +273,17 @@ def _eval_beir(corpus, queries, qrels, run_out, limit, as_json) -> None:
     names = {"hybrid": "mgqa (full pipeline)", "lexical": "lexical only (BM25)", "dense": "dense only (FAISS)"}
     for mode, m in results.items():
         click.echo(f"| {names[mode]} | {m['nDCG@10']:.3f} | {m['Recall@10']:.3f} | {m['MRR@10']:.3f} |")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Few repetitions and small corpora (the smoke test uses this).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/PERFORMANCE.md"),
+              show_default=True, help="Where to write the table.")
+@click.option("--only", multiple=True, help="Run only these parts (repeatable), e.g. --only cold --only warm.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def bench(quick: bool, out: Path, only: tuple[str, ...], debug: bool) -> None:
+    """Measure cold start, warm latency, index build, scale and serving; print and save the table."""
+    from mgqa.bench import run
+
+    with _guard(debug):
+        run(quick=quick, out=out, only=list(only))

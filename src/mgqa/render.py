@@ -12,7 +12,7 @@ from mgqa.types import Answer, Passage
 def answer_text(answer: Answer, width: int = 88) -> str:
     lines: list[str] = []
     if answer.status == "emergency":
-        lines += [click.style("EMERGENCY: " + answer.notice, fg="red", bold=True), ""]
+        lines += [click.style(f"EMERGENCY: {answer.notice}", fg="red", bold=True), ""]
     elif answer.status == "no_answer":
         lines += [click.style(answer.notice or "", fg="yellow"), ""]
     for p in answer.passages:
