@@ -18,17 +18,20 @@ import math
 
 import numpy as np
 
-# Flat single-query p50 (1 thread, 384-d, k=50): 20k 1.0 ms, 30k 1.5-1.8 ms, 32k-40k 1.8-2.6 ms,
-# 50k 3.3 ms, 100k 6.5 ms. It crosses ~2 ms between 32k and 40k; 30k keeps a margin, and below
-# it exact search costs nothing worth trading recall for.
+# Flat single-query p50 (1 thread, 384-d, k=50; docs/scale.md): 10k 0.3 ms, 20k 0.9-1.0 ms,
+# 30k 1.5-1.9 ms, 40k 2.3-2.9 ms, 50k 3.3-3.8 ms, 100k 6.5-7 ms. It passes 2 ms between 30k and
+# 40k; below 30k exact search is cheap enough that trading recall for speed is not worth it.
 FLAT_MAX = 30_000
 
-# IVF list count ~4*sqrt(n) (4096 at 1M). At 1M, IVF4096 probing 64 lists measured recall@10
-# 0.998 at p50 1.6 ms; IVF2048 probing 32 lists (the same number of vectors scanned) only 0.9875
-# at 2.0 ms, so the finer lists are worth their thinner training.
-NPROBE = 64  # 32 gave 0.994 at 0.9 ms; 64 buys margin for real data that clusters less cleanly
-TRAIN_MAX = 100_000  # k-means on a bounded sample keeps training ~1 min at 1M on 2 cores
-MIN_PER_LIST = 20  # faiss asks for 39 per list; 24 (100k / 4096) measured fine, see above
+# IVF: ~4*sqrt(n) lists (4096 at 1M), probing as many as it takes to compare ~SCAN vectors a
+# query, so latency stays ~1-2 ms from FLAT_MAX to 1M. Recall@10 at this budget (bench data):
+# 100k 0.968 (p50 1.5 ms), 1M 0.987 (p50 2.3 ms, on a loaded machine); exploratory runs 40k 0.985,
+# 300k 0.989. Half the budget gave 0.952 at 100k. At 1M, 2048 lists with the same scan reached
+# only 0.988 where 4096 reached 0.998 (another mixture), so finer lists beat thicker training.
+SCAN = 16_384
+NPROBE_MIN = 64  # past ~1M the 4096 lists (capped by TRAIN_MAX) grow long: keep recall, let latency grow
+TRAIN_MAX = 100_000  # bounded k-means sample: training ~40 s at 1M on 2 cores, whole build 1.5-3 min
+MIN_PER_LIST = 20  # faiss asks for 39 per list; 24 (100k / 4096 lists) measured fine, see above
 
 
 def ann_kind(n: int) -> str:
@@ -42,6 +45,11 @@ def nlist(n: int) -> int:
     want = 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))
     cap = 2 ** int(math.log2(TRAIN_MAX // MIN_PER_LIST))
     return max(1, min(want, cap))
+
+
+def nprobe(n: int, lists: int) -> int:
+    """Lists to probe so a query compares ~SCAN of the n vectors (at least NPROBE_MIN)."""
+    return min(lists, max(NPROBE_MIN, math.ceil(SCAN * lists / max(n, 1))))
 
 
 def build_ann(vectors: np.ndarray):
@@ -82,11 +90,11 @@ def _training_sample(x: np.ndarray) -> np.ndarray:
 def configure_search(index) -> None:
     """Set search-time parameters on an index just built or read with ``faiss.read_index``.
 
-    Older faiss versions do not persist nprobe, and setting it here means a change to NPROBE
+    Older faiss versions do not persist nprobe, and setting it here means a change to SCAN
     takes effect without rebuilding the index. Flat indexes have nothing to set.
     """
     import faiss
 
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        ivf.nprobe = min(NPROBE, ivf.nlist)
+        ivf.nprobe = nprobe(ivf.ntotal, ivf.nlist)

@@ -27,6 +27,10 @@ def validate(question: object) -> str:
     if not isinstance(question, str):
         raise InvalidQuestion("the question must be text")
     q = " ".join(clean_controls(question).split())
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text any encoder or client can carry
+        raise InvalidQuestion("the question contains characters that are not valid Unicode text") from None
     if not q:
         raise InvalidQuestion("the question is empty: type a question about magnesium")
     limit = settings.get("max_question_chars")

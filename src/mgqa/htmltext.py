@@ -6,7 +6,9 @@ chrome cannot become a passage and markup in a page cannot become markup in an a
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup
+from collections.abc import Iterator
+
+from bs4 import BeautifulSoup, Tag
 
 _DROP = ["script", "style", "noscript", "template", "nav", "footer", "header", "form", "aside",
          "iframe", "svg", "img", "picture", "video", "audio", "button", "select", "figure"]
@@ -22,9 +24,7 @@ def html_to_text(html: str) -> tuple[str | None, str]:
         tag.decompose()
     body = soup.body or soup
     lines = []
-    for el in body.find_all(_BLOCKS):
-        if el.find_parent(_BLOCKS):  # nested block: its parent already carries the text
-            continue
+    for el in _outer_blocks(body):
         text = " ".join(el.get_text(" ", strip=True).split())
         if not text:
             continue
@@ -37,3 +37,22 @@ def html_to_text(html: str) -> tuple[str | None, str]:
     if not lines:  # a page of bare text without block tags
         lines = [" ".join(t.split()) for t in body.get_text("\n").split("\n") if t.strip()]
     return (title or None), "\n\n".join(lines)
+
+
+def _outer_blocks(body: Tag) -> Iterator[Tag]:
+    """Block elements not inside another block, in document order.
+
+    One pass down the tree: asking each block for its ancestors instead is quadratic in the
+    nesting depth, and a page with a few thousand unclosed ``<div>`` tags took minutes.
+    """
+    if body.find_parent(_BLOCKS):  # a body inside a block (a malformed page): read as bare text instead
+        return
+    stack = list(reversed(body.contents))
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Tag):
+            continue
+        if node.name in _BLOCKS:
+            yield node  # a nested block's text is already in its parent's
+        else:
+            stack.extend(reversed(node.contents))

@@ -19,8 +19,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from mgqa.ingest import content_hash
 from mgqa.types import Chunk, Document
 
 FORMAT_VERSION = 1
+EMBEDDING_TEXT_VERSION = 2  # bump when embedding_text() changes: saved vectors go stale
 MANIFEST = "manifest.json"
 
 
@@ -42,8 +44,8 @@ class Index:
     manifest: dict
     chunks: list[Chunk]
     vectors: np.ndarray
-    dense: object  # faiss.Index
-    lexical: object  # mgqa.lexical.Lexical
+    dense: Any  # faiss.Index
+    lexical: Any  # mgqa.lexical.Lexical
     docs: dict[str, dict] = field(default_factory=dict)  # doc id -> manifest entry
 
     @property
@@ -53,16 +55,20 @@ class Index:
 
 def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams = ChunkParams(),
           sources: list[dict] | None = None, build_command: str = "mgqa index build",
-          progress: Callable[[int], None] | None = None, corpus: str = "documents") -> Index:
+          progress: Callable[[int], None] | None = None, corpus: str = "documents",
+          on_total: Callable[[int], None] | None = None) -> Index:
     """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given.
 
     Documents whose content hash is unchanged since the index already at ``out`` was built keep
-    their vectors, so a rebuild after one edit re-embeds only that document.
+    their vectors, so a rebuild after one edit re-embeds only that document. ``on_total`` hears
+    the number of passages once they are known, before embedding starts.
     """
     from mgqa.ann import build_ann
     from mgqa.lexical import Lexical
 
     chunks = [c for d in docs for c in chunk_document(d, params)]
+    if on_total:
+        on_total(len(chunks))
     reuse = _reusable_vectors(out, encoder, params) if out else {}
     vectors = _embed(chunks, docs, encoder, reuse, progress)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
@@ -125,6 +131,7 @@ def _manifest(docs, chunks, encoder, params, sources, build_command) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": {"id": encoder.model_id, "dim": encoder.dim, "encoder": encoder.backend},
         "chunking": params.to_dict(),
+        "embedding_text": EMBEDDING_TEXT_VERSION,
         "ann": ann_kind(len(chunks)),
         "build_command": build_command,
         "n_chunks": len(chunks),
@@ -146,9 +153,10 @@ def save(index: Index, out: Path) -> None:
     data = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = out / (data + ".tmp")
     tmp.mkdir()
-    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c in index.chunks:
-            f.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+    names = [f.name for f in fields(Chunk)]  # asdict's keys in asdict's order, without its deep copy
+    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as out_file:
+        out_file.writelines(json.dumps({n: getattr(c, n) for n in names}, ensure_ascii=False) + "\n"
+                            for c in index.chunks)
     np.save(tmp / "vectors.npy", index.vectors, allow_pickle=False)
     faiss.write_index(index.dense, str(tmp / "dense.faiss"))
     index.lexical.save(tmp)
@@ -226,6 +234,8 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
                             f"({manifest['model']['dim']}-d), not {encoder.model_id}; {fix}")
     if manifest.get("chunking") != ChunkParams().to_dict():
         raise StaleIndex(f"the index at {path} was built with other chunking rules; {fix}")
+    if manifest.get("embedding_text") != EMBEDDING_TEXT_VERSION:
+        raise StaleIndex(f"the index at {path} embedded passages differently; {fix}")
     data = path / manifest["data"]
     if verify:
         _verify_files(data, manifest["files"], fix)
@@ -244,7 +254,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
     return index
 
 
-def _fix(path: Path, manifest: dict) -> str:
+def _fix(path: Path | None, manifest: dict) -> str:
     command = manifest.get("build_command") or "mgqa index build"
     if "--out" not in command:
         command += f" --out {path}"
@@ -297,17 +307,28 @@ def source_records(files: list[Path]) -> list[dict]:
 
 
 def _reusable_vectors(out: Path, encoder, params: ChunkParams) -> dict[str, np.ndarray]:
-    """doc hash -> its chunk vectors from the index already at ``out``, if compatible."""
+    """doc hash -> its chunk vectors from the index already at ``out``, if compatible.
+
+    Reads only the manifest and the (checksummed) vectors: a document's passages are consecutive
+    rows, in manifest order, ``chunks`` rows each, as ``build`` wrote them.
+    """
     try:
-        old = load(out, encoder)
+        m = read_manifest(out)
+        same = (m["model"]["id"], m["model"]["dim"], m["model"].get("encoder"), m.get("chunking"),
+                m.get("embedding_text")) == \
+            (encoder.model_id, encoder.dim, encoder.backend, params.to_dict(), EMBEDDING_TEXT_VERSION)
+        if not same:
+            return {}
+        data = out / m["data"]
+        _verify_files(data, {"vectors.npy": m["files"]["vectors.npy"]}, "")
+        vectors = np.load(data / "vectors.npy", allow_pickle=False)
+        counts = [int(d["chunks"]) for d in m["documents"]]
     except Exception:  # noqa: BLE001 - no usable previous index: embed everything
         return {}
-    if old.manifest["model"].get("encoder") != encoder.backend or old.manifest["chunking"] != params.to_dict():
+    if sum(counts) != len(vectors) or len(vectors) != m.get("n_chunks"):
         return {}
-    rows: dict[str, list[int]] = {}
-    for i, c in enumerate(old.chunks):
-        rows.setdefault(c.doc_id, []).append(i)
-    return {d["sha256"]: old.vectors[rows.get(d["id"], [])] for d in old.manifest["documents"]}
+    ends = np.cumsum(counts)
+    return {d["sha256"]: vectors[end - n:end] for d, n, end in zip(m["documents"], counts, ends, strict=True)}
 
 
 # ---------------------------------------------------------------- which index, from which corpus
@@ -336,10 +357,8 @@ def build_corpus(paths: list[Path], out: Path, encoder,
         corpus = "files"
     else:
         docs, skipped, sources, command, corpus = default_documents(), [], [], "mgqa index build", DEFAULT_CORPUS
-    if on_total:
-        on_total(sum(len(chunk_document(d)) for d in docs))
     index = build(docs, encoder, out, sources=sources, build_command=command,
-                  progress=progress, corpus=corpus)
+                  progress=progress, corpus=corpus, on_total=on_total)
     return index, skipped
 
 

@@ -71,7 +71,10 @@ def _expand(paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
     for p in paths:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if not f.is_file() or any(part.startswith(".") for part in f.relative_to(p).parts):
+                if f.is_dir() or any(part.startswith(".") for part in f.relative_to(p).parts):
+                    continue
+                if not f.is_file():
+                    report.skip(str(f), "not a regular file (a broken link, a pipe or a device)")
                     continue
                 if f.suffix.lower() not in SUFFIXES:
                     report.skip(str(f), f"unsupported file type {f.suffix or '(none)'}; use .md, .txt, .html or .jsonl")
@@ -79,6 +82,8 @@ def _expand(paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
                 files.append((f, f.relative_to(p).with_suffix("").as_posix()))
         elif p.is_file():
             files.append((p, p.stem))
+        elif p.exists():
+            report.skip(str(p), "not a regular file (a pipe or a device)")
         else:
             report.skip(str(p), "no such file or directory")
     return files
@@ -109,6 +114,8 @@ def _read_file(path: Path, doc_id: str, report: IngestReport) -> None:
         from mgqa.htmltext import html_to_text
 
         title, text = html_to_text(text)
+        # again: character references (&#x202e; &#8203;) decode to the controls removed above
+        title, text = clean_controls(title) if title else None, clean_controls(text)
     else:
         title = None
     if not text.strip():
@@ -140,17 +147,26 @@ def _title_from_text(text: str) -> str | None:
 
 
 def _read_jsonl(path: Path, raw: bytes, report: IngestReport) -> None:
-    text = _decode(path, raw, report)
-    if text is None:
+    """Line by line: one bad line (not UTF-8, not JSON, nested too deep) costs that line only."""
+    if b"\0" in raw[:8192]:
+        report.skip(str(path), "binary file, not text")
         return
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
+    lines = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if not any(line.strip() for line in lines):
+        report.skip(str(path), "no readable text")
+        return
+    for lineno, raw_line in enumerate(lines, 1):
         where = f"{path}:{lineno}"
+        line = _decode(path, raw_line, report, where)
+        if line is None or not line.strip():
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             report.skip(where, f"invalid JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            report.skip(where, "invalid JSON (nested too deeply)")
             continue
         doc = _jsonl_document(obj, where, report)
         if doc is not None:

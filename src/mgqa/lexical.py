@@ -1,8 +1,18 @@
-"""Lexical retrieval (BM25 via bm25s) for what dense vectors miss: exact terms and numbers
-("L-threonate", "eclampsia", "948 participants")."""
+"""Lexical retrieval (BM25) for what dense vectors miss: exact terms and numbers
+("L-threonate", "eclampsia", "948 participants").
+
+BM25 as bm25s computes it (tokens, "lucene" scores, file layout), in numpy: importing bm25s pulls
+in scipy.sparse (~0.3 s of every `mgqa ask`), and its pure-Python indexing is the slow part of a
+build. The files are bm25s's own (``data/indices/indptr.csc.index.npy``, ``vocab.index.json``,
+``params.index.json``), so ``bm25s.BM25.load`` reads them; tests/test_lexical.py checks that
+tokens, scores and IDFs equal bm25s's, bit for bit.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +22,41 @@ from mgqa.normalize import expand, fold
 # Numbers and single letters matter here ("5.7", "1 gram", "l-threonate"), so unlike bm25s's
 # default pattern this keeps one-character tokens and splits nothing inside decimals.
 TOKEN_PATTERN = r"(?u)\b\d+(?:\.\d+)?%?|\b\w+\b"
+_TOKEN = re.compile(TOKEN_PATTERN)
+# bm25s.stopwords.STOPWORDS_EN (what `stopwords="en"` means there); a test keeps them equal.
+STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
+    "this", "to", "was", "will", "with",
+))
+ARRAYS = ("data", "indices", "indptr")  # the BM25 score matrix, CSC: one column per term
+K1, B = 1.2, 0.75
+BM25S_FORMAT = "0.3.16"  # the bm25s release whose file layout and scores these are
+
+
+def bm25_matrix(ids: list[list[int]], n_terms: int, k1: float, b: float) -> dict[str, np.ndarray]:
+    """BM25 ("lucene" variant) score of every (term, passage) pair, as a CSC matrix.
+
+    bm25s computes this passage by passage in Python; here it is vectorised, with bm25s's own
+    floating-point operations in bm25s's order and types, so every score is bit-identical (a test
+    compares them). Example: ids [[0, 1, 0], [1]] -> column 0 holds passage 0 only, column 1 both.
+    """
+    lengths = np.array([len(d) for d in ids])
+    n_docs = len(ids)
+    terms = np.fromiter((t for d in ids for t in d), np.int64, count=int(lengths.sum()))
+    docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    pairs, tf = np.unique(terms * max(n_docs, 1) + docs, return_counts=True)  # by term, then passage
+    col, row = np.divmod(pairs, max(n_docs, 1))
+    df = np.bincount(col, minlength=n_terms)
+    idf = np.array([math.log(1 + (n_docs - int(d) + 0.5) / (int(d) + 0.5)) for d in df], np.float32)
+    length = np.float64(lengths.mean()) if n_docs else np.float64(1.0)
+    # bm25s adds a numpy float64 scalar to a float32 array: float64 under numpy 2, float32 under 1.x.
+    wide = (np.float64(1.0) + np.zeros(1, np.float32)).dtype
+    tf32 = tf.astype(np.float32)
+    tfc = tf32 / ((k1 * ((1 - b) + b * lengths[row].astype(np.float64) / length)).astype(wide) + tf32)
+    indptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(df, out=indptr[1:])
+    return {"data": (idf[col] * tfc).astype(np.float32), "indices": row.astype(np.int32), "indptr": indptr}
 
 
 def _stemmer():
@@ -21,54 +66,77 @@ def _stemmer():
 
 
 class Lexical:
-    def __init__(self, model):
-        self._model = model
+    """Precomputed BM25 scores (term x passage, sparse) and the term vocabulary."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], vocab: dict[str, int], params: dict):
+        self._data, self._indices, self._indptr = (arrays[a] for a in ARRAYS)
+        self._vocab = vocab
+        self._params = params
+        self._n = int(params["num_docs"])
         self._stem = _stemmer()
 
     @classmethod
     def build(cls, texts: list[str]) -> Lexical:
-        import bm25s
+        """Index ``texts`` with the same tokens as bm25s.tokenize and the same scores as bm25s.BM25."""
+        stem = _stemmer()
+        vocab: dict[str, int] = {}  # stem -> term id
+        term_of = dict.fromkeys(STOPWORDS, -1)  # token -> term id; each distinct token stemmed once
+        ids = []
+        for text in texts:
+            tokens = _TOKEN.findall(fold(text).lower())
+            new = list({t for t in tokens if t not in term_of})
+            for token, s in zip(new, stem.stemWords(new), strict=True):
+                term_of[token] = vocab.setdefault(s, len(vocab))
+            ids.append([i for i in map(term_of.__getitem__, tokens) if i >= 0])
+        arrays = bm25_matrix(ids, len(vocab), K1, B)
+        vocab[""] = len(vocab)  # bm25s's "empty token", kept so that bm25s reads the files alike
+        params = {"k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
+                  "int_dtype": "int32", "num_docs": len(texts), "version": BM25S_FORMAT, "backend": "numpy"}
+        return cls(arrays, vocab, params)
 
-        model = bm25s.BM25(k1=1.2, b=0.75)
-        tokens = bm25s.tokenize([fold(t) for t in texts], token_pattern=TOKEN_PATTERN, stopwords="en",
-                                stemmer=_stemmer(), show_progress=False)
-        model.index(tokens, show_progress=False)
-        return cls(model)
+    def _tokens(self, text: str) -> list[str]:
+        """bm25s.tokenize for one text: lower-case, split, drop stop words, stem."""
+        return self._stem.stemWords([t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS])
 
     def terms(self, text: str) -> list[str]:
         """Stemmed, stop-word-free tokens, exactly as the index sees them."""
-        import bm25s
-
-        return bm25s.tokenize([fold(text)], token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=self._stem,
-                              return_ids=False, show_progress=False)[0]
+        return self._tokens(fold(text))
 
     def knows(self, term: str) -> bool:
-        return term in self._model.vocab_dict
+        return term in self._vocab
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency; unknown terms count as rare."""
-        n = self._model.scores["num_docs"]
-        tid = self._model.vocab_dict.get(term)
-        df = 0 if tid is None else int(self._model.scores["indptr"][tid + 1] - self._model.scores["indptr"][tid])
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        tid = self._vocab.get(term)
+        df = 0 if tid is None else int(self._indptr[tid + 1] - self._indptr[tid])
+        return float(np.log(1 + (self._n - df + 0.5) / (df + 0.5)))
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every chunk for the expanded question (zeros if no term matches)."""
-        import bm25s
+        """BM25 score of every chunk for the expanded question (zeros if no term matches).
 
-        tokens = bm25s.tokenize([expand(question)], token_pattern=TOKEN_PATTERN, stopwords="en",
-                                stemmer=self._stem, return_ids=False, show_progress=False)[0]
-        vocab = self._model.vocab_dict
-        known = [t for t in tokens if t in vocab]
-        if not known:
-            return np.zeros(self._model.scores["num_docs"], np.float32)
-        return np.asarray(self._model.get_scores(known), np.float32)
+        Summed term by term in question order, as bm25s does, so the floats are identical.
+        """
+        scores = np.zeros(self._n, np.float32)
+        for token in self._tokens(expand(question)):
+            tid = self._vocab.get(token)
+            if tid is None:
+                continue
+            start, end = self._indptr[tid], self._indptr[tid + 1]
+            # A term's column lists each passage once, so plain fancy-index += equals np.add.at.
+            scores[self._indices[start:end]] += self._data[start:end]
+        return scores
 
     def save(self, directory: Path) -> None:
-        self._model.save(str(directory), show_progress=False)
+        for name, array in zip(ARRAYS, (self._data, self._indices, self._indptr), strict=True):
+            np.save(directory / f"{name}.csc.index.npy", array, allow_pickle=False)
+        (directory / "vocab.index.json").write_text(json.dumps(self._vocab, ensure_ascii=False), encoding="utf-8")
+        (directory / "params.index.json").write_text(json.dumps(self._params, indent=4), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(directory), allow_pickle=False, show_progress=False))
+        arrays = {a: np.load(directory / f"{a}.csc.index.npy", allow_pickle=False) for a in ARRAYS}
+        vocab = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
+        params = json.loads((directory / "params.index.json").read_text(encoding="utf-8"))
+        if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
+            raise ValueError(f"BM25 variant {params['method']!r} needs scores this reader does not add")
+        return cls(arrays, vocab, params)

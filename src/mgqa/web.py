@@ -65,10 +65,22 @@ class Asker:
         return self._engine
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        if not all(_is_unicode(text) for text in (question, *(history or []))):
+            raise InvalidQuestion("the question is not valid Unicode text (it has an unpaired surrogate)")
         answer = self.engine().ask(question, history)
         if settings.get("log_questions"):
             question_log.info("status=%s question=%r", answer.status, answer.question)
         return answer
+
+
+def _is_unicode(text: object) -> bool:
+    """JSON's ``"\\ud800"`` (or a browser's lone surrogate) decodes to text that no encoder or
+    UTF-8 response can carry."""
+    try:
+        str(text).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Gate:
