@@ -13,7 +13,7 @@ from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.highlight import highlights, question_weights
 from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
-from mgqa.scope import answerable
+from mgqa.scope import decide
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.triage import emergency_reason
 from mgqa.types import Answer, Citation, Hit, Passage
@@ -63,8 +63,9 @@ class Engine:
         turns = _clean_history(history)
         query = contextual_query(q, turns)
         hits = search(self.index, self.query_vector(q, turns), query, k, mode)
-        extra = {"top_cosine": hits[0].dense if hits else None}
-        if not answerable(q, hits, self.index):
+        decision = decide(q, hits, self.index)
+        extra = {"decision": decision}
+        if not decision.answer():
             return Answer(q, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE, extra)
         weights = question_weights(self.index.lexical, query)
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]

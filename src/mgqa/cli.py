@@ -240,9 +240,10 @@ def _eval_gold(index_dir, failures, sweep, as_json, evaluate) -> None:
     for name, value in metrics.items():
         click.echo(f"| {name} | {value:.3f} |")
     if sweep:
-        click.echo("\n| cosine threshold | answered (answerable) | abstention recall |\n|---|---|---|")
+        click.echo("\n| cosine threshold | answered (answerable) | abstention recall "
+                   "| cosine only: answered | cosine only: abstention recall |\n|---|---|---|---|---|")
         for row in evaluate.sweep(report, [round(0.20 + 0.025 * i, 3) for i in range(13)]):
-            click.echo(f"| {row['threshold']:.3f} | {row['answered (answerable)']:.3f} | {row['abstention recall']:.3f} |")
+            click.echo("| " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")
     if failures:
         for r in report.failures():
             top = r["json"]["passages"][0]["text"][:90] if r["json"]["passages"] else "-"

@@ -88,20 +88,27 @@ def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
         answer = engine.ask(item["question"], item.get("history"), k=3)
         span = answer_span(item, docs) if item.get("answer") else None
         rank = hit_rank(answer, item, span) if span else None
-        top = answer.extra.get("top_cosine")
+        decision = answer.extra.get("decision")  # None for emergencies
         report.rows.append({"id": item["id"], "kind": item["kind"], "question": item["question"],
-                            "status": answer.status, "rank": rank, "span": span, "top_cosine": top,
-                            "json": answer.to_dict()})
+                            "status": answer.status, "rank": rank, "span": span, "decision": decision,
+                            "top_cosine": decision.top_cosine if decision else None, "json": answer.to_dict()})
     return report
 
 
 def sweep(report: GoldReport, thresholds: list[float]) -> list[dict]:
-    """Abstention trade-off: what each cosine threshold would have done on the gold set."""
-    ans = [r for r in report.rows if r["kind"] == "answerable" and r["top_cosine"] is not None]
-    un = [r for r in report.rows if r["kind"] == "unanswerable" and r["top_cosine"] is not None]
+    """Abstention trade-off: what each cosine threshold would have done on the gold set, with and
+    without the topic-coverage rule."""
+    ans = [r for r in report.rows if r["kind"] == "answerable" and r["decision"]]
+    un = [r for r in report.rows if r["kind"] == "unanswerable" and r["decision"]]
+
+    def cosine_only(r, t):
+        return r["top_cosine"] is not None and r["top_cosine"] >= t
+
     return [{"threshold": t,
-             "answered (answerable)": _mean(r["top_cosine"] >= t for r in ans),
-             "abstention recall": _mean(r["top_cosine"] < t for r in un)} for t in thresholds]
+             "answered (answerable)": _mean(r["decision"].answer(t) for r in ans),
+             "abstention recall": _mean(not r["decision"].answer(t) for r in un),
+             "cosine only: answered": _mean(cosine_only(r, t) for r in ans),
+             "cosine only: abstention recall": _mean(not cosine_only(r, t) for r in un)} for t in thresholds]
 
 
 # ---------------------------------------------------------------- BEIR-style corpora

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -107,14 +108,27 @@ def corpus_words(index) -> list[str]:
     return index._words
 
 
-def answerable(question: str, hits, index) -> bool:
+@dataclass(frozen=True)
+class Decision:
+    """Why a question is answered or not; `mgqa eval --sweep` replays it at other thresholds."""
+
+    uncovered: list[str]  # topic words the corpus never uses
+    top_cosine: float | None
+    exact: bool  # the best passage holds every content word of the question
+
+    def answer(self, min_cosine: float = MIN_COSINE) -> bool:
+        if self.uncovered or self.top_cosine is None:
+            return False
+        return self.top_cosine >= min_cosine or (self.exact and self.top_cosine >= MIN_COSINE_EXACT)
+
+
+def decide(question: str, hits, index) -> Decision:
     """Whether to answer ``question`` with ``hits`` (best first) or say the documents don't."""
-    if not hits or uncovered(question, index):
-        return False
+    if not hits:
+        return Decision([], None, False)
     top = hits[0]
-    if top.dense >= MIN_COSINE:
-        return True
-    return top.dense >= MIN_COSINE_EXACT and _holds_topic_words(question, index.chunks[top.chunk_id].text, index)
+    return Decision(uncovered(question, index), top.dense,
+                    _holds_topic_words(question, index.chunks[top.chunk_id].text, index))
 
 
 def _holds_topic_words(question: str, passage: str, index) -> bool:

@@ -16,7 +16,9 @@ EMERGENCY_PATTERNS: list[tuple[str, str]] = [
     ("chest pain", r"\b(chest|heart) (pain|pressure|tightness|is tight|hurts?|feels? (tight|heavy|crushed))|crushing (chest|pain)|pain (in|across) (my|his|her|the) chest|heart attack"),
     ("breathing", r"\b(can'?t|cannot|can not|unable to|struggling to|hard to|trouble|difficulty) (breathe|breathing|catch (my|his|her) breath)|short(ness)? of breath|not breathing|stopped breathing|gasping"),
     ("allergic reaction", r"\b(throat|tongue|lips?|face) (is |are )?(swelling|swollen|closing)|anaphyla|allergic reaction|hives all over"),
-    ("stroke", r"\bstroke\b|face (is )?(droop|drooping)|drooping face|slurr(ed|ing) (speech|words)|(can'?t|cannot) (move|feel) (my|his|her) (arm|leg|face)|one side of (my|his|her) (body|face)|sudden(ly)? (numb|weak|confus)"),
+    ("stroke", r"\bstroke\b|face (is )?(droop|drooping)|drooping face|slurr(ed|ing) (speech|words)|(can'?t|cannot) (move|feel) (my|his|her) (arm|leg|face)|one side of (my|his|her) (body|face)|sudden(ly)? (numb|weak|confus)"
+              r"|(can'?t|cannot|unable to) (lift|raise|move) (my|his|her|their) (right |left )?(arm|leg|hand)"
+              r"|talking (funny|strange|weird|gibberish)|speech (is )?(slurred|garbled)|trouble (speaking|talking)"),
     ("overdose", r"\boverdos(e|ed|ing)\b.*\b(i|my|he|she|took|just)\b|\b" + _I + r"\b.*\b(took|taken|swallowed|ate|drank)\b.*\b(whole|entire|all|too many|too much|bottle|handful|dozens?|\d{2,} (pills|tablets|capsules))|poison(ed|ing)"),
     ("suicide", r"\b(kill|hurt|harm) (myself|himself|herself)|suicid|\bend(ing)? (it all|(my|his|her|their) (own )?life)|take (my|his|her) own life|want to die|wanna die|don'?t want to (live|be alive)|self[- ]harm|better off dead"),
     ("seizure", r"\bseizures?\b.*\b(now|having|right now|won'?t stop|started)|\b(having|has|had) a (seizure|fit)\b|convuls|fitting\b"),
