@@ -31,6 +31,11 @@ SCOPE_WORDS = frozenset("""child children kid kids baby babies infant infants to
 teenager teenagers pregnant pregnancy breastfeeding breastfeed nursing elderly dog dogs cat cats pet pets
 horse cost costs price prices cheap expensive insurance insured medicare medicaid pay paying fee fees
 refund hours open opening parking address located location appointment appointments cancel""".split())
+# Where a patient feels pain is not a new topic: "my neck and shoulders are tight" still asks about
+# muscle tension. (Organs such as "kidney" or "liver" are topics, and stay so.)
+BODY_LOCATIONS = frozenset("""neck necks shoulder shoulders back backs knee knees foot feet leg legs arm arms hand
+hands hip hips joint joints chest muscle muscles head wrist wrists ankle ankles elbow elbows jaw toe toes finger
+fingers calf calves thigh thighs spine body ache aches aching achy sore""".split())
 # Contractions typed without the apostrophe are everyday words, not unknown topics.
 CONTRACTIONS = frozenset("""cant wont dont doesnt didnt isnt arent wasnt werent shouldnt couldnt wouldnt
 im ive id ill youre theyre theres thats whats hows its lets""".split())
@@ -75,8 +80,8 @@ def content_words(question: str) -> list[str]:
 def topic_words(question: str) -> list[str]:
     """The content words that name a topic. "can kids take magnesium for kidney stones?" ->
     ["kids", "magnesium", "kidney", "stones"]."""
-    return [w for w in content_words(question)
-            if w in SCOPE_WORDS or w not in everyday_words() or _is_medical(w)]
+    return [w for w in content_words(question) if w not in BODY_LOCATIONS
+            and (w in SCOPE_WORDS or w not in everyday_words() or _is_medical(w))]
 
 
 def uncovered(question: str, index) -> list[str]:
