@@ -87,3 +87,12 @@ def test_build_from_files_with_the_real_model(tmp_path):
     r = run_cli("ask", "--index", str(tmp_path / "ix"), "--json", "How long does a magnesium infusion take?")
     top = json.loads(r.stdout)["passages"][0]
     assert "about 30 minutes" in top["text"] and top["citation"]["section"] == "How long does an infusion take?"
+
+
+@pytest.mark.parametrize("question", ["I took a whole bottle of magnesium pills", "What is the capital of France?"])
+def test_emergency_and_no_answer_exit_cleanly(question):
+    """Neither path may crash at exit (an emergency answer never encodes the question)."""
+    r = run_cli("ask", "--json", question)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert json.loads(r.stdout)["disclaimer"] == DISCLAIMER

@@ -94,7 +94,9 @@ class OnnxEncoder:
         # it runs in the background while the caller loads the index; encode() waits for it.
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        threading.Thread(target=self._start, args=(onnx_file, threads), name="mgqa-onnx-load", daemon=True).start()
+        # Not a daemon: a process that exits before the session is ready (an emergency answer never
+        # encodes) must let onnxruntime finish, or its C++ threads abort the process at exit.
+        threading.Thread(target=self._start, args=(onnx_file, threads), name="mgqa-onnx-load", daemon=False).start()
 
     def _start(self, onnx_file: Path, threads: int) -> None:
         try:
