@@ -74,14 +74,7 @@ def _passage_html(p: Passage) -> str:
 
 def _highlighted(p: Passage) -> str:
     """The verbatim passage, escaped, with its highlighted sentences in <mark>."""
-    out, pos = [], 0
-    for s, e in sorted(p.highlights):
-        if s < pos:
-            continue
-        out += [escape(p.text[pos:s]), f"<mark>{escape(p.text[s:e])}</mark>"]
-        pos = e
-    out.append(escape(p.text[pos:]))
-    return "".join(out)
+    return "".join(f"<mark>{escape(t)}</mark>" if marked else escape(t) for t, marked in p.segments())
 
 
 def _source_html(source: str | None) -> str:

@@ -63,6 +63,18 @@ class Passage:
     highlights: list[tuple[int, int]]
     citation: Citation
 
+    def segments(self) -> list[tuple[str, bool]]:
+        """The text cut at its highlights, for renderers. Example: text "Ab. Cd.", highlights
+        [(4, 7)] -> [("Ab. ", False), ("Cd.", True)]. Overlapping highlights are skipped."""
+        out, pos = [], 0
+        for s, e in sorted(self.highlights):
+            if s < pos:
+                continue
+            out += [(self.text[pos:s], False), (self.text[s:e], True)]
+            pos = e
+        out.append((self.text[pos:], False))
+        return [(t, h) for t, h in out if t]
+
 
 @dataclass(frozen=True)
 class Answer:
