@@ -90,3 +90,44 @@ def test_build_scores_as_bm25s_tokenize_and_index(texts, saved):
         tokens = [t for t in ours._tokens(expand(q)) if t in ref.vocab_dict]
         want = ref.get_scores(tokens) if tokens else np.zeros(len(corpus), np.float32)
         assert np.array_equal(ours.scores(q), want), q
+
+
+def columns(lex: Lexical) -> dict[str, tuple[list[int], list[float], list[int]]]:
+    """term -> (passages, scores, counts) of its column, whatever its id."""
+    out = {}
+    for term, tid in lex._vocab.items():
+        if term:
+            a, b = lex._indptr[tid], lex._indptr[tid + 1]
+            out[term] = (lex._indices[a:b].tolist(), lex._data[a:b].tolist(), lex._counts[a:b].tolist())
+    return out
+
+
+def test_rebuild_reusing_term_counts_equals_a_fresh_build(texts):
+    old = texts[:20] + ["An old passage about zinc and copper."]
+    new = ["A new passage: calcium 5.7 mg, magnesium 300 mg."] + texts[5:20] + texts[:5][::-1] + [""]
+    old_rows = np.array([-1, *range(5, 20), 4, 3, 2, 1, 0, -1])
+    fresh = Lexical.build(new)
+    reused = Lexical.build(new, Lexical.build(old), old_rows)
+    assert reused._vocab.keys() == fresh._vocab.keys() and "zinc" not in reused._vocab
+    assert columns(reused) == columns(fresh)  # every score bit for bit (floats compared exactly)
+    for q in QUESTIONS:
+        assert np.array_equal(reused.scores(q), fresh.scores(q)), q
+
+
+def test_index_rebuild_tokenises_only_the_changed_document(tmp_path, fake, monkeypatch):
+    from mgqa import lexical
+    from mgqa.index import build_corpus
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(5):
+        (src / f"d{i}.txt").write_text(f"Document {i} says magnesium number {i} is useful for topic {i}.")
+    build_corpus([src], tmp_path / "ix", fake)
+    (src / "d3.txt").write_text("Document 3 now says something entirely different about sleep.")
+    tokenised = []
+    real = lexical._token_ids
+    monkeypatch.setattr(lexical, "_token_ids", lambda texts, vocab: tokenised.extend(texts) or real(texts, vocab))
+    rebuilt = build_corpus([src], tmp_path / "ix", fake)[0]
+    assert len(tokenised) == 1 and "entirely different" in tokenised[0]
+    fresh = build_corpus([src], tmp_path / "fresh", fake)[0]
+    assert columns(rebuilt.lexical) == columns(fresh.lexical)

@@ -69,11 +69,13 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     chunks = [c for d in docs for c in chunk_document(d, params)]
     if on_total:
         on_total(len(chunks))
-    reuse = _reusable_vectors(out, encoder, params) if out else {}
-    vectors = _embed(chunks, docs, encoder, reuse, progress)
+    previous = _previous(out, encoder, params) if out else None
+    old_rows = _old_rows(chunks, docs, previous)
+    texts = embedding_texts(chunks, {d.id: d.title for d in docs})
+    vectors = _embed(texts, encoder, old_rows, previous, progress)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
-    lexical = Lexical.build(embedding_texts(chunks, {d.id: d.title for d in docs}))
+    lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows)
     index = Index(out, manifest, chunks, vectors, build_ann(vectors), lexical)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
@@ -81,23 +83,16 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     return index
 
 
-def _embed(chunks: list[Chunk], docs: list[Document], encoder, reuse: dict[str, np.ndarray],
+def _embed(texts: list[str], encoder, old_rows: np.ndarray, previous: Previous | None,
            progress: Callable[[int], None] | None) -> np.ndarray:
-    hashes = {d.id: content_hash(d) for d in docs}
-    texts = embedding_texts(chunks, {d.id: d.title for d in docs})
-    vectors = np.zeros((len(chunks), encoder.dim), np.float32)
-    todo: list[int] = []
-    by_doc: dict[str, list[int]] = {}
-    for i, c in enumerate(chunks):
-        by_doc.setdefault(c.doc_id, []).append(i)
-    for doc_id, rows in by_doc.items():
-        old = reuse.get(hashes[doc_id])
-        if old is not None and len(old) == len(rows):
-            vectors[rows] = old
-        else:
-            todo += rows
-    if progress and len(chunks) > len(todo):
-        progress(len(chunks) - len(todo))
+    """Vectors of ``texts``: reused where ``old_rows`` points into the previous index, else encoded."""
+    vectors = np.zeros((len(texts), encoder.dim), np.float32)
+    kept = np.flatnonzero(old_rows >= 0)
+    if previous is not None and kept.size:
+        vectors[kept] = previous.vectors[old_rows[kept]]
+        if progress:
+            progress(int(kept.size))
+    todo = np.flatnonzero(old_rows < 0).tolist()
     batch = 256
     for b in range(0, len(todo), batch):
         rows = todo[b:b + batch]
@@ -306,29 +301,66 @@ def source_records(files: list[Path]) -> list[dict]:
     return out
 
 
-def _reusable_vectors(out: Path, encoder, params: ChunkParams) -> dict[str, np.ndarray]:
-    """doc hash -> its chunk vectors from the index already at ``out``, if compatible.
+@dataclass
+class Previous:
+    """What a rebuild takes from the index already at ``out``: each unchanged document's rows."""
 
-    Reads only the manifest and the (checksummed) vectors: a document's passages are consecutive
-    rows, in manifest order, ``chunks`` rows each, as ``build`` wrote them.
-    """
+    rows: dict[str, range]  # document hash -> its rows there
+    vectors: np.ndarray
+    lexical: Any  # mgqa.lexical.Lexical with its term counts, or None
+
+
+def _previous(out: Path, encoder, params: ChunkParams) -> Previous | None:
+    """The compatible index already at ``out``, if any, read from its manifest and (checksummed)
+    vectors and BM25 files only: a document's passages are consecutive rows, in manifest order,
+    ``chunks`` rows each, as ``build`` wrote them."""
     try:
         m = read_manifest(out)
         same = (m["model"]["id"], m["model"]["dim"], m["model"].get("encoder"), m.get("chunking"),
                 m.get("embedding_text")) == \
             (encoder.model_id, encoder.dim, encoder.backend, params.to_dict(), EMBEDDING_TEXT_VERSION)
         if not same:
-            return {}
+            return None
         data = out / m["data"]
         _verify_files(data, {"vectors.npy": m["files"]["vectors.npy"]}, "")
         vectors = np.load(data / "vectors.npy", allow_pickle=False)
         counts = [int(d["chunks"]) for d in m["documents"]]
     except Exception:  # noqa: BLE001 - no usable previous index: embed everything
-        return {}
+        return None
     if sum(counts) != len(vectors) or len(vectors) != m.get("n_chunks"):
-        return {}
-    ends = np.cumsum(counts)
-    return {d["sha256"]: vectors[end - n:end] for d, n, end in zip(m["documents"], counts, ends, strict=True)}
+        return None
+    ends = np.cumsum(counts).tolist()
+    rows = {d["sha256"]: range(end - n, end) for d, n, end in zip(m["documents"], counts, ends, strict=True)}
+    return Previous(rows, vectors, _previous_lexical(data, m["files"], len(vectors)))
+
+
+def _previous_lexical(data: Path, files: dict, n: int):
+    """The previous BM25 index with its term counts (absent from indexes before they were kept)."""
+    from mgqa.lexical import COUNTS, Lexical
+
+    try:
+        _verify_files(data, {k: v for k, v in files.items() if k.endswith(".index.npy") or k.endswith(".index.json")},
+                      "")
+        lexical = Lexical.load(data) if COUNTS in files else None
+    except Exception:  # noqa: BLE001 - tokenise everything again
+        return None
+    return lexical if lexical is not None and lexical._n == n else None
+
+
+def _old_rows(chunks: list[Chunk], docs: list[Document], previous: Previous | None) -> np.ndarray:
+    """Each passage's row in the previous index (its document unchanged there), else -1."""
+    old = np.full(len(chunks), -1, np.int64)
+    if previous is None:
+        return old
+    hashes = {d.id: content_hash(d) for d in docs}
+    by_doc: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        by_doc.setdefault(c.doc_id, []).append(i)
+    for doc_id, rows in by_doc.items():
+        there = previous.rows.get(hashes[doc_id])
+        if there is not None and len(there) == len(rows):
+            old[rows] = there
+    return old
 
 
 # ---------------------------------------------------------------- which index, from which corpus
