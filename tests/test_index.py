@@ -132,3 +132,54 @@ def test_committed_default_index_is_fresh():
     from mgqa.chunking import chunk_documents
 
     assert index.chunks == chunk_documents(default_documents())
+
+
+def test_rebuild_keeps_ivf_lists_until_a_tenth_has_changed(tmp_path, fake, monkeypatch):
+    """An IVF rebuild after a small edit reuses the trained lists (training is most of its time);
+    past RETRAIN_AFTER of the corpus changed since training, it trains again."""
+    import mgqa.ann as ann
+
+    monkeypatch.setattr(ann, "FLAT_MAX", 50)
+    src = tmp_path / "docs"
+    src.mkdir()
+    words = ["magnesium", "migraine", "sleep", "cramps", "infusion", "dose", "fatigue", "stress", "calcium", "pain"]
+    for i in range(200):
+        (src / f"d{i:03}.txt").write_text(f"Note {i}: {words[i % 10]} and {words[i // 10 % 10]} topic{i}.")
+    trained = []
+    real_train = ann._trained_ivf
+    monkeypatch.setattr(ann, "_trained_ivf", lambda x: trained.append(len(x)) or real_train(x))
+    first = build_corpus([src], tmp_path / "ix", fake)[0]
+    assert first.manifest["ann"] == "ivf" and trained == [200]
+    lists = ann.centroids_of(first.dense)
+
+    (src / "d007.txt").write_text("Note 7 now covers something else: zinc.")
+    again = build_corpus([src], tmp_path / "ix", fake)[0]
+    assert trained == [200]  # not trained again
+    np.testing.assert_array_equal(ann.centroids_of(again.dense), lists)
+    assert again.manifest["ann_training"] == {"added_since": 2}  # one passage out, its new version in
+    fresh = build_corpus([src], tmp_path / "fresh", fake)[0]
+    np.testing.assert_array_equal(again.vectors, fresh.vectors)
+    scores, _ = again.dense.search(again.vectors, 1)  # exact answers (all lists are probed at this size)
+    np.testing.assert_allclose(scores[:, 0], (again.vectors @ again.vectors.T).max(axis=1), rtol=1e-5)
+
+    for i in range(10, 20):  # 2 + 2 x 10 changed rows > 10% of 200
+        (src / f"d{i:03}.txt").write_text(f"Note {i} rewritten about potassium {i}.")
+    third = build_corpus([src], tmp_path / "ix", fake)[0]
+    assert trained == [200, 200, 200] and third.manifest["ann_training"] == {"added_since": 0}
+
+
+def test_rebuild_reuses_passage_spans_of_unchanged_documents(tmp_path, fake, monkeypatch):
+    import mgqa.index
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    for i in range(3):
+        (src / f"d{i}.txt").write_text(f"Heading {i}\n\nMagnesium paragraph {i}. " * 3)
+    first = build_corpus([src], tmp_path / "ix", fake)[0]
+    chunked = []
+    real = mgqa.index.chunk_document
+    monkeypatch.setattr(mgqa.index, "chunk_document", lambda d, p: chunked.append(d.id) or real(d, p))
+    (src / "d1.txt").write_text("Changed text about sleep.")
+    again = build_corpus([src], tmp_path / "ix", fake)[0]
+    assert chunked == ["d1"]
+    assert [c for c in again.chunks if c.doc_id != "d1"] == [c for c in first.chunks if c.doc_id != "d1"]

@@ -32,6 +32,10 @@ SCAN = 16_384
 NPROBE_MIN = 64  # past ~1M the 4096 lists (capped by TRAIN_MAX) grow long: keep recall, let latency grow
 TRAIN_MAX = 100_000  # bounded k-means sample: training ~40 s at 1M on 2 cores, whole build 1.5-3 min
 MIN_PER_LIST = 20  # faiss asks for 39 per list; 24 (100k / 4096 lists) measured fine, see above
+# A rebuild keeps the previous lists' centroids (training is most of an IVF build: ~2 s at 40k)
+# until the vectors added since they were trained pass this share of the corpus: a few edited
+# documents hardly move k-means centroids, and recall is re-measured at every full build.
+RETRAIN_AFTER = 0.10
 
 
 def ann_kind(n: int) -> str:
@@ -52,16 +56,22 @@ def nprobe(n: int, lists: int) -> int:
     return min(lists, max(NPROBE_MIN, math.ceil(SCAN * lists / max(n, 1))))
 
 
-def build_ann(vectors: np.ndarray):
+def build_ann(vectors: np.ndarray, centroids: np.ndarray | None = None):
     """A searchable FAISS index over ``vectors`` (n x d, L2-normalised float32), ready to search.
 
     Scores are cosines: exact for both structures (see the module docstring); only the IVF
-    index's recall is approximate.
+    index's recall is approximate. ``centroids`` (from ``centroids_of`` on the previous build)
+    replace IVF training when they fit this corpus's list count.
     """
     import faiss
 
     x = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy when already so
-    index = faiss.IndexFlatIP(x.shape[1]) if ann_kind(len(x)) == "flat" else _trained_ivf(x)
+    if ann_kind(len(x)) == "flat":
+        index = faiss.IndexFlatIP(x.shape[1])
+    elif fits(centroids, x):
+        index = _ivf(centroids)
+    else:
+        index = _trained_ivf(x)
     index.add(x)
     configure_search(index)
     return index
@@ -77,6 +87,45 @@ def _trained_ivf(x: np.ndarray):
     index.cp.min_points_per_centroid = MIN_PER_LIST  # else faiss warns on every build
     index.train(_training_sample(x))
     return index
+
+
+def _ivf(centroids: np.ndarray):
+    """An empty IVF-Flat index whose lists are the given centroids (no training)."""
+    import faiss
+
+    n, d = centroids.shape
+    quantizer = faiss.IndexFlatIP(d)
+    quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    index = faiss.IndexIVFFlat(quantizer, d, n, faiss.METRIC_INNER_PRODUCT)
+    index.is_trained = True  # IVF-Flat's training is exactly its quantizer's centroids
+    return index
+
+
+def fits(centroids: np.ndarray | None, vectors: np.ndarray) -> bool:
+    """Whether ``build_ann(vectors, centroids)`` uses those centroids (the list count still fits)."""
+    return (centroids is not None and ann_kind(len(vectors)) == "ivf"
+            and centroids.shape == (nlist(len(vectors)), vectors.shape[1]))
+
+
+def centroids_of(index) -> np.ndarray | None:
+    """The IVF lists' centroids of a built index (None for flat)."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return None
+    return ivf.quantizer.reconstruct_n(0, ivf.nlist)
+
+
+def keep_training(training: dict | None, n: int, embedded: int) -> bool:
+    """Whether a rebuild of ``n`` vectors, ``embedded`` of them new, may keep the previous lists.
+
+    ``training`` is the previous manifest's record: how many vectors have been added since the
+    lists were trained.
+    """
+    if not training or ann_kind(n) == "flat":
+        return False
+    return int(training.get("added_since", 0)) + embedded <= RETRAIN_AFTER * n
 
 
 def _training_sample(x: np.ndarray) -> np.ndarray:

@@ -767,7 +767,7 @@ def _timing(steps: dict[str, float]) -> Iterator[None]:
     """Add up the time spent in each stage of ``index.build_corpus`` (by wrapping the stages)."""
     from mgqa import ann, index, ingest, lexical
 
-    stages = [("read", ingest, "read_paths"), ("chunk", index, "chunk_document"),
+    stages = [("read", ingest, "read_paths"), ("chunk", index, "_chunks"),
               ("reuse", index, "_previous"), ("embed", index, "_embed"),
               ("bm25", lexical.Lexical, "build"), ("faiss", ann, "build_ann"), ("save", index, "save")]
     saved = [(owner, name, owner.__dict__[name]) for _, owner, name in stages]

@@ -63,24 +63,40 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     their vectors, so a rebuild after one edit re-embeds only that document. ``on_total`` hears
     the number of passages once they are known, before embedding starts.
     """
-    from mgqa.ann import build_ann
+    from mgqa.ann import build_ann, fits, keep_training
     from mgqa.lexical import Lexical
 
-    chunks = [c for d in docs for c in chunk_document(d, params)]
+    previous = _previous(out, encoder, params) if out else None
+    hashes = {d.id: content_hash(d) for d in docs}
+    chunks = [c for d in docs for c in _chunks(d, hashes[d.id], params, previous)]
     if on_total:
         on_total(len(chunks))
-    previous = _previous(out, encoder, params) if out else None
-    old_rows = _old_rows(chunks, docs, previous)
+    old_rows = _old_rows(chunks, hashes, previous)
     texts = embedding_texts(chunks, {d.id: d.title for d in docs})
     vectors = _embed(texts, encoder, old_rows, previous, progress)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
     lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows)
-    index = Index(out, manifest, chunks, vectors, build_ann(vectors), lexical)
+    # Rows not carried over from the previous index: new or changed passages, and removed ones.
+    changed = int((old_rows < 0).sum()) + (len(previous.vectors) - int((old_rows >= 0).sum()) if previous else 0)
+    centroids = previous.centroids() if previous and keep_training(previous.training, len(chunks), changed) else None
+    keep = fits(centroids, vectors)
+    dense = build_ann(vectors, centroids if keep else None)
+    manifest["ann_training"] = {"added_since": (previous.training["added_since"] + changed) if keep else 0}
+    index = Index(out, manifest, chunks, vectors, dense, lexical)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
         save(index, out)
     return index
+
+
+def _chunks(doc: Document, digest: str, params: ChunkParams, previous: Previous | None) -> list[Chunk]:
+    """``doc``'s passages: the previous index's spans when the document is unchanged there
+    (chunking is deterministic given the same rules, which ``_previous`` checked), else chunked."""
+    rows = previous.rows.get(digest) if previous else None
+    if rows is None or previous.spans is None:
+        return chunk_document(doc, params)
+    return [Chunk(doc.id, start, end, doc.text[start:end], section) for start, end, section in previous.spans[rows.start:rows.stop]]
 
 
 def _embed(texts: list[str], encoder, old_rows: np.ndarray, previous: Previous | None,
@@ -308,12 +324,28 @@ class Previous:
     rows: dict[str, range]  # document hash -> its rows there
     vectors: np.ndarray
     lexical: Any  # mgqa.lexical.Lexical with its term counts, or None
+    spans: list[tuple[int, int, str | None]] | None  # each row's (start, end, section), or None
+    training: dict | None  # manifest["ann_training"] of an IVF index: its lists may be kept
+    dense: tuple[Path, str] | None = None  # the FAISS file holding those lists, and its sha256
+
+    def centroids(self) -> np.ndarray | None:
+        """The previous IVF lists' centroids (read, checksummed, only when a rebuild keeps them)."""
+        import faiss
+
+        from mgqa.ann import centroids_of
+
+        try:
+            path, digest = self.dense
+            _verify_files(path.parent, {path.name: digest}, "")
+            return centroids_of(faiss.read_index(str(path)))
+        except Exception:  # noqa: BLE001 - unreadable: train afresh
+            return None
 
 
 def _previous(out: Path, encoder, params: ChunkParams) -> Previous | None:
     """The compatible index already at ``out``, if any, read from its manifest and (checksummed)
-    vectors and BM25 files only: a document's passages are consecutive rows, in manifest order,
-    ``chunks`` rows each, as ``build`` wrote them."""
+    files: a document's passages are consecutive rows, in manifest order, ``chunks`` rows each,
+    as ``build`` wrote them."""
     try:
         m = read_manifest(out)
         same = (m["model"]["id"], m["model"]["dim"], m["model"].get("encoder"), m.get("chunking"),
@@ -331,7 +363,12 @@ def _previous(out: Path, encoder, params: ChunkParams) -> Previous | None:
         return None
     ends = np.cumsum(counts).tolist()
     rows = {d["sha256"]: range(end - n, end) for d, n, end in zip(m["documents"], counts, ends, strict=True)}
-    return Previous(rows, vectors, _previous_lexical(data, m["files"], len(vectors)))
+    training = m.get("ann_training") if m.get("ann") == "ivf" else None
+    if not (isinstance(training, dict) and isinstance(training.get("added_since"), int)):
+        training = None
+    return Previous(rows, vectors, _previous_lexical(data, m["files"], len(vectors)),
+                    _previous_spans(data, m["files"], len(vectors)), training,
+                    (data / "dense.faiss", m["files"].get("dense.faiss", "")))
 
 
 def _previous_lexical(data: Path, files: dict, n: int):
@@ -347,12 +384,22 @@ def _previous_lexical(data: Path, files: dict, n: int):
     return lexical if lexical is not None and lexical._n == n else None
 
 
-def _old_rows(chunks: list[Chunk], docs: list[Document], previous: Previous | None) -> np.ndarray:
+def _previous_spans(data: Path, files: dict, n: int) -> list[tuple[int, int, str | None]] | None:
+    """Each previous passage's (start, end, section): an unchanged document is not chunked again."""
+    try:
+        _verify_files(data, {"chunks.jsonl": files["chunks.jsonl"]}, "")
+        with open(data / "chunks.jsonl", encoding="utf-8") as f:
+            spans = [(r["start"], r["end"], r["section"]) for r in map(json.loads, f)]
+    except Exception:  # noqa: BLE001 - chunk everything again
+        return None
+    return spans if len(spans) == n else None
+
+
+def _old_rows(chunks: list[Chunk], hashes: dict[str, str], previous: Previous | None) -> np.ndarray:
     """Each passage's row in the previous index (its document unchanged there), else -1."""
     old = np.full(len(chunks), -1, np.int64)
     if previous is None:
         return old
-    hashes = {d.id: content_hash(d) for d in docs}
     by_doc: dict[str, list[int]] = {}
     for i, c in enumerate(chunks):
         by_doc.setdefault(c.doc_id, []).append(i)
