@@ -131,3 +131,20 @@ def test_help_mentions_every_command():
     r = CliRunner().invoke(main, ["--help"])
     for cmd in ("ask", "index", "serve", "settings", "prepare"):
         assert cmd in r.output
+
+
+@pytest.mark.model
+def test_a_reader_that_stops_reading_is_not_an_error():
+    """`mgqa ask … | head -n 1` on a batch: the CLI stops quietly (SIGPIPE's status), no error line."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "mgqa", "ask", "--json"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"What dose of magnesium did the fibromyalgia trial use?\n" * 200)  # < a pipe buffer: no deadlock
+    p.stdin.close()
+    first = p.stdout.readline()
+    p.stdout.close()  # the reader goes away after one answer
+    assert p.wait(timeout=120) == 141
+    assert json.loads(first)["status"] == "answered"
+    assert p.stderr.read() == b""

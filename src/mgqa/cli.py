@@ -35,6 +35,8 @@ def _guard(debug: bool):
             if exc is None or isinstance(exc, (click.ClickException, click.exceptions.Exit,
                                                click.Abort, SystemExit, KeyboardInterrupt)):
                 return False
+            if isinstance(exc, BrokenPipeError):
+                _reader_gone()
             if debug:
                 return False
             if isinstance(exc, MgqaError):
@@ -42,6 +44,17 @@ def _guard(debug: bool):
             raise Failure(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for details") from None
 
     return _Ctx()
+
+
+def _reader_gone() -> None:
+    """The reader of stdout went away (``mgqa ask … | head``): nothing is wrong and nothing is left
+    to say. stdout is pointed at /dev/null so the interpreter's own final flush cannot fail again;
+    the exit status is the shell's for a process ended by SIGPIPE."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(141)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
