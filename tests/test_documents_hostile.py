@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mgqa.ingest
@@ -83,6 +83,7 @@ JSONL_LINES = [
     json.dumps({"id": "lines-quote-url", "title": "Quoted URL", "url": 'https://clinic.example/a"onmouseover=alert(1)',
                 "text": "Magnesium taurate quoted-url line: the source URL has a quote in it."}),  # 12
     json.dumps({"id": "good", "title": "Clash", "text": "Same id as good.md in the folder."}),  # 13
+    "\x01\u200b\x7f",  # 14: only control and zero-width characters (found by hypothesis: was dropped unnamed)
 ]
 
 
@@ -127,6 +128,7 @@ def hostile_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         "bad.jsonl:7": "invalid JSON (nested too deeply)",
         "bad.jsonl:9": "empty text",
         "bad.jsonl:10": "missing or non-text field(s): id",
+        "bad.jsonl:14": "no readable text",
         "good.md": "duplicate document id 'good' (first seen in",  # bad.jsonl:13 is read first
         "sleep.txt": "duplicate document id 'sleep'",
     }
@@ -290,6 +292,7 @@ contents = st.one_of(
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=st.lists(st.tuples(st.sampled_from(SUFFIXES), contents), min_size=1, max_size=5))
+@example(files=[(".jsonl", b"\x01")])  # a line of control characters only was dropped without a word
 def test_any_files_are_read_or_skipped_by_name(files):
     COUNTS["generated files"] += len(files)
     with tempfile.TemporaryDirectory() as tmp:

@@ -157,8 +157,13 @@ def _read_jsonl(path: Path, raw: bytes, report: IngestReport) -> None:
         return
     for lineno, raw_line in enumerate(lines, 1):
         where = f"{path}:{lineno}"
+        if not raw_line.strip():
+            continue
         line = _decode(path, raw_line, report, where)
-        if line is None or not line.strip():
+        if line is None:
+            continue
+        if not line.strip():  # it held only control or zero-width characters, now removed
+            report.skip(where, "no readable text")
             continue
         try:
             obj = json.loads(line)
