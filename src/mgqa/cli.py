@@ -217,11 +217,13 @@ def serve(host: str | None, port: int | None, debug: bool) -> None:
 @click.option("--run-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the full pipeline's TREC run here.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N queries.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A gold set of your own (JSONL, as src/mgqa/data/gold.jsonl) [default: the packaged one].")
 @click.option("--failures", is_flag=True, help="List the gold questions the pipeline gets wrong.")
 @click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, failures, sweep, as_json, debug) -> None:
+def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, failures, sweep, as_json, debug) -> None:
     """Measure answer quality (gold set) or retrieval quality (BEIR-style corpus).
 
     Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
@@ -236,13 +238,14 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, failures, sweep,
                 raise click.UsageError("--corpus needs --queries and --qrels")
             _eval_beir(corpus, queries, qrels, run_out, limit, as_json)
         else:
-            _eval_gold(index_dir, failures, sweep, as_json, evaluate)
+            _eval_gold(index_dir, gold_file, failures, sweep, as_json, evaluate)
 
 
-def _eval_gold(index_dir, failures, sweep, as_json, evaluate) -> None:
+def _eval_gold(index_dir, gold_file, failures, sweep, as_json, evaluate) -> None:
     from mgqa.answer import get_engine
 
-    report = evaluate.run_gold(get_engine(index_dir))
+    gold = evaluate.load_gold(gold_file)  # checked before the engine loads
+    report = evaluate.run_gold(get_engine(index_dir), gold)
     metrics = report.metrics()
     if as_json:
         click.echo(json.dumps(metrics))

@@ -53,3 +53,10 @@ class EncoderError(MgqaError):
 
 class Overloaded(MgqaError):
     http_status = 503
+
+
+class EvalInputError(MgqaError):
+    """An evaluation file that cannot be used: a gold set, queries or qrels that are unreadable or
+    malformed, or a gold answer that is not verbatim in the indexed documents."""
+
+    exit_code = 2

@@ -19,15 +19,52 @@ MODES = ("hybrid", "lexical", "dense")
 # ---------------------------------------------------------------- the gold set
 
 
-def load_gold() -> list[dict]:
-    text = (resources.files("mgqa") / "data" / "gold.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+KINDS = ("answerable", "unanswerable", "emergency", "benign")
+
+
+def load_gold(path: Path | None = None) -> list[dict]:
+    """The packaged gold set, or the one in ``path`` (same JSONL format: id, kind, question, and
+    for questions the documents answer doc_id and the verbatim answer; optional history)."""
+    from mgqa.errors import EvalInputError
+
+    try:
+        text = (Path(path) if path else resources.files("mgqa") / "data" / "gold.jsonl").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"cannot read the gold set {path}: {exc}") from None
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            items.append(_gold_item(line, f"{path or 'gold.jsonl'}:{n}"))
+    if not items:
+        raise EvalInputError(f"the gold set {path} holds no questions")
+    return items
+
+
+def _gold_item(line: str, where: str) -> dict:
+    from mgqa.errors import EvalInputError
+
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise EvalInputError(f"{where}: not a JSON line ({exc})") from None
+    ok = (isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("kind") in KINDS
+          and isinstance(item.get("question"), str)
+          and (item["kind"] != "answerable" or (isinstance(item.get("doc_id"), str) and isinstance(item.get("answer"), str)))
+          and isinstance(item.get("history", []), list))
+    if not ok:
+        raise EvalInputError(f"{where}: needs id, kind ({', '.join(KINDS)}), question, and for an answerable "
+                           "question doc_id and the verbatim answer")
+    return item
 
 
 def answer_span(item: dict, docs: dict) -> tuple[int, int]:
-    start = docs[item["doc_id"]].text.find(item["answer"])
+    from mgqa.errors import EvalInputError
+
+    doc = docs.get(item["doc_id"])
+    start = doc.text.find(item["answer"]) if doc else -1
     if start < 0:
-        raise ValueError(f"gold item {item['id']}: answer is not verbatim in {item['doc_id']}")
+        raise EvalInputError(f"gold item {item['id']}: the answer is not verbatim in a document {item['doc_id']!r} "
+                           "of this index")
     return start, start + len(item["answer"])
 
 
@@ -81,9 +118,7 @@ def _mean(values) -> float:
 
 
 def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
-    from mgqa.ingest import default_documents
-
-    docs = {d.id: d for d in default_documents()}
+    docs = {d.id: d for d in _index_documents(engine.index)}
     report = GoldReport()
     for item in gold or load_gold():
         answer = engine.ask(item["question"], item.get("history"), k=3)
@@ -115,23 +150,56 @@ def sweep(report: GoldReport, thresholds: list[float]) -> list[dict]:
 # ---------------------------------------------------------------- BEIR-style corpora
 
 
+def _index_documents(index) -> list:
+    """The documents ``index`` was built from (the packaged ones, or its recorded source files)."""
+    from mgqa.index import DEFAULT_CORPUS
+    from mgqa.ingest import default_documents, read_paths
+
+    if index.manifest.get("corpus") == DEFAULT_CORPUS:
+        return default_documents()
+    return read_paths([Path(s["path"]) for s in index.manifest.get("sources", [])]).documents
+
+
 def read_queries(path: Path) -> dict[str, str]:
+    """queries.jsonl: one object a line with ``id`` (or BEIR's ``_id``) and ``text``."""
+    from mgqa.errors import EvalInputError
+
     out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(_lines(path), 1):
         if line.strip():
-            obj = json.loads(line)
-            out[str(obj["id"] if "id" in obj else obj["_id"])] = obj["text"]
+            try:
+                obj = json.loads(line)
+                out[str(obj["id"] if "id" in obj else obj["_id"])] = str(obj["text"])
+            except (ValueError, KeyError, TypeError, RecursionError):
+                raise EvalInputError(f"{path}:{n}: needs a JSON object with id and text") from None
     return out
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """A qrels TSV with the header ``query-id corpus-id score``; grades above 0 are relevant."""
+    from mgqa.errors import EvalInputError
+
     qrels: dict[str, dict[str, int]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line in lines[1:]:  # header: query-id corpus-id score
+    for n, line in enumerate(_lines(path)[1:], 2):  # line 1 is the header
+        if not line.strip():
+            continue
         parts = line.split("\t") if "\t" in line else line.split()
-        if len(parts) >= 3 and int(parts[2]) > 0:
-            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+        try:
+            grade = int(parts[2])
+        except (IndexError, ValueError):
+            raise EvalInputError(f"{path}:{n}: needs query-id, corpus-id and an integer score") from None
+        if grade > 0:
+            qrels.setdefault(parts[0], {})[parts[1]] = grade
     return qrels
+
+
+def _lines(path: Path) -> list[str]:
+    from mgqa.errors import EvalInputError
+
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"cannot read {path}: {exc}") from None
 
 
 def corpus_index(corpus: Path, encoder, cache_dir: Path, progress=None):
