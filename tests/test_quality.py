@@ -17,6 +17,13 @@ EMERGENCIES = [
     "worst headache of my life came on suddenly",
     "I'm thinking about ending my life",
     "he is not breathing",
+    # Phrasings an independent, unseen question set caught the rules without (bench/data/gold_unseen.jsonl)
+    "I just swallowed like 30 magnesium pills at once and now I'm dizzy",
+    "my toddler got into the pill organizer and swallowed a bunch of pills",
+    "I'm 32 weeks pregnant with a pounding headache, blurry vision and my face and hands suddenly swelled up",
+    "my husband is choking and can't breathe",
+    "her lips are turning blue",
+    "my wife is shaking all over and won't respond",
 ]
 BENIGN = [
     "Can magnesium help my chronic back pain?",
@@ -29,6 +36,12 @@ BENIGN = [
     "what are the side effects of a magnesium infusion",
     "Does magnesium help migraine with aura?",
     "How does magnesium block pain signals?",
+    "I'm 20 weeks pregnant and have leg cramps at night, can magnesium help?",
+    "she's pregnant and her feet are a bit swollen by evening, is that normal?",
+    "I took 2 magnesium tablets instead of 1 this morning",
+    "i was choking on a pill yesterday, which magnesium is easier to swallow?",
+    "my son takes medicine for adhd, can he take magnesium?",
+    "my nose was bleeding yesterday but it stopped",
 ]
 
 
