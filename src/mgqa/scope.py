@@ -35,12 +35,16 @@ refund hours open opening parking address located location appointment appointme
 # muscle tension. (Organs such as "kidney" or "liver" are topics, and stay so.)
 BODY_LOCATIONS = frozenset("""neck necks shoulder shoulders back backs knee knees foot feet leg legs arm arms hand
 hands hip hips joint joints chest muscle muscles head wrist wrists ankle ankles elbow elbows jaw toe toes finger
-fingers calf calves thigh thighs spine body ache aches aching achy sore""".split())
-# Contractions typed without the apostrophe are everyday words, not unknown topics.
+fingers calf calves thigh thighs spine body ache aches aching achy sore skin face scalp""".split())
+# Contractions typed without the apostrophe, and texting shorthand, are everyday words, not
+# unknown topics ("do ppl with fibro usually have low mag" asks what the documents answer).
 CONTRACTIONS = frozenset("""cant wont dont doesnt didnt isnt arent wasnt werent shouldnt couldnt wouldnt
-im ive id ill youre theyre theres thats whats hows its lets""".split())
+im ive id ill youre theyre theres thats whats hows its lets
+ppl u ur pls plz thx bc cuz coz rn idk tbh abt b4 gonna wanna gotta kinda sorta ya yeah ok okay lol asap
+smth sth yr yrs wk wks hr hrs min mins doc docs vit vits supp supps tho thru""".split())
 _WORD = re.compile(r"\d+(?:\.\d+)?%?|[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z]")
 _PATIENT = [re.compile(p) for p, _ in PATIENT_TERMS]
+_NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
 
 
 def _data_words(name: str) -> list[str]:
@@ -79,8 +83,9 @@ def content_words(question: str) -> list[str]:
 
 def topic_words(question: str) -> list[str]:
     """The content words that name a topic. "can kids take magnesium for kidney stones?" ->
-    ["kids", "magnesium", "kidney", "stones"]."""
-    return [w for w in content_words(question) if w not in BODY_LOCATIONS
+    ["kids", "magnesium", "kidney", "stones"]. Numbers are not topics: "I'm 52" or "3 days"
+    describe the patient, and a number the documents hold is matched by the passage instead."""
+    return [w for w in content_words(question) if w not in BODY_LOCATIONS and not _NUMBER.fullmatch(w)
             and (w in SCOPE_WORDS or w not in everyday_words() or _is_medical(w))]
 
 

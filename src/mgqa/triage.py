@@ -31,21 +31,26 @@ EMERGENCY_PATTERNS: list[tuple[str, str]] = [
                             r"|\b(epi-?pen|adrenaline pen)\b"),
     ("stroke", r"\bstroke\b|face (is )?(droop|drooping)|drooping face|slurr(ed|ing) (speech|words)|(can'?t|cannot) (move|feel) (my|his|her) (arm|leg|face)|one side of (my|his|her) (body|face)|sudden(ly)? (numb|weak|confus)"
               r"|(can'?t|cannot|unable to) (lift|raise|move) (my|his|her|their) (right |left )?(arm|leg|hand)"
-              r"|talking (funny|strange|weird|gibberish)|speech (is )?(slurred|garbled)|trouble (speaking|talking)"),
+              r"|talking (funny|strange|weird|gibberish)|speech (is )?(slurred|garbled)|trouble (speaking|talking)"
+              r"|(couldn'?t|can'?t|cannot) find (his|her|my|their|the) words|words (are |were )?(coming out )?(jumbled|wrong|muddled)"
+              r"|\b(left|right|one) side\b.{0,25}\b(weak|numb|limp|droop|paraly)"),
     ("overdose", r"\boverdos(e|ed|ing)\b.*\b(i|my|he|she|took|just)\b|\b" + _I + r"\b.*\b(took|taken|swallowed|ate|drank)\b.*\b(whole|entire|all|too many|too much|bottle|handful|dozens?|\d{2,} (pills|tablets|capsules))|poison(ed|ing)"
                  # "swallowed like 30 magnesium pills", "took a bunch of tablets": an amount, a few words, then pills
                  r"|\b(took|taken|swallowed|ate|downed|popped)\b.{0,30}\b(\d{2,}|a bunch|bunch|lots|a lot|loads|heaps|way too many|several|double|triple)\b.{0,25}\b" + _PILLS
                  # any young child who swallowed or got into medicine: poison control, whatever the amount
                  + r"|\b(toddler|child|kid|baby|son|daughter|grandchild|little one)\b.{0,60}\b(swallowed|ate|eaten|got into|chewed|drank)\b.{0,60}\b(" + _PILL_WORDS + r"|bottle|organi[sz]er)"
                  r"|\b(going to|gonna|want to|about to) (take|swallow) (all|every one of) (my|the|of my|these)\b"),
-    ("suicide", r"\b(kill|hurt|harm) (myself|himself|herself)|suicid|\bend(ing)? (it all|(my|his|her|their) (own )?life)|take (my|his|her) own life|want to die|wanna die|don'?t want to (live|be alive)|self[- ]harm|better off dead"),
+    ("suicide", r"\b(kill|hurt|harm) (myself|himself|herself)|\b(cutting|burning) (myself|himself|herself)\b"
+                r"|\b(cut|burn|burned|burnt) (myself|himself|herself) on purpose|\b(want|going|gonna|need) to (cut|burn) (myself|himself|herself)|suicid|\bend(ing)? (it all|(my|his|her|their) (own )?life)|take (my|his|her) own life|want to die|wanna die|don'?t want to (live|be alive)|self[- ]harm|better off dead"),
     ("seizure", r"\bseizures?\b.*\b(now|having|right now|won'?t stop|started)|\b(having|has|had) a (seizure|fit)\b|convuls|fitting\b|\bseizing\b"
                 r"|\b(shaking|jerking|twitching) (all over|uncontrollably|and (won'?t|isn'?t|not) (respond|stop))"),
     ("unconscious", r"\bunconscious|unresponsive|won'?t wake( up)?|can'?t wake|passed out|collapsed|fainted|blacked out"
                    r"|\b(not|isn'?t|won'?t|can'?t|doesn'?t) (responding|respond|wake|waking)\b|\bout cold\b"),
     ("headache red flag", r"worst headache|thunderclap|headache.*stiff neck|stiff neck.*headache|sudden(ly)? (severe|terrible|excruciating) headache"),
     ("bleeding", r"\b(severe|heavy|uncontrolled|won'?t stop) bleeding|bleeding (heavily|badly|won'?t stop|a lot)|coughing (up )?blood|vomiting blood"
-                r"|bleeding (that |and it )?(won'?t|will not|doesn'?t|does not) stop|blood (is )?(everywhere|pouring|gushing|spurting)"),
+                r"|bleeding (that |and it )?(won'?t|will not|doesn'?t|does not) stop|blood (is )?(everywhere|pouring|gushing|spurting)"
+                r"|\b(blood|bleeding|bleed)\b.{0,80}\b(won'?t|will not|doesn'?t|does not|can'?t get it to) stop"
+                r"|\bsoak(ed|ing)? (through )?(every |the |a |my |his |her )?(towels?|bandages?|cloths?|dressings?)"),
     ("heart rhythm", r"\bheart (is )?(racing|pounding|beating (really )?(fast|irregular)).*(faint|dizz|pass|chest)|(faint|dizz).*heart (racing|pounding)"),
     ("pregnancy", _PREGNANT + r".*" + _PREGNANCY_SIGNS + r"|" + _PREGNANCY_SIGNS + r".*" + _PREGNANT),
     ("emergency", r"\b(emergency|911|999|112|ambulance)\b.*\b(now|need|call|help)\b|\bdying\b"),
@@ -55,6 +60,14 @@ _COMPILED = [(name, re.compile(p)) for name, p in EMERGENCY_PATTERNS]
 _ABOUT = re.compile(r"^(can|could|does|do|is|are|what|how|should|will|would|which)\b.*\b(risk|cause|lead to|signs? of|symptoms? of|help|prevent|treat)\b")
 
 
+# An event told as past history ("I had a stroke 3 years ago", "last year I had chest tightness")
+# is background to a question, not an emergency now, unless the message also says it is happening now.
+_PAST = re.compile(r"\b(years?|months?|weeks?) ago\b|\blast (year|month|week)\b"
+                   r"|\bin the past\b|\bhistory of\b|\brecovered\b|\byears back\b")
+_NOW = re.compile(r"\b(right now|at the moment|currently|just (now|happened|started)|tonight|this (morning|afternoon|evening)"
+                  r"|minutes? ago|an? hour ago|hours? ago|is having|am having)\b")
+
+
 def emergency_reason(question: str) -> str | None:
     """The emergency category the question describes, or None."""
     q = " ".join(fold(question).split())
@@ -62,6 +75,8 @@ def emergency_reason(question: str) -> str | None:
         if pattern.search(q):
             if name in ("overdose", "stroke", "seizure", "heart rhythm") and _ABOUT.search(q) and not _first_person_event(q):
                 continue
+            if name != "suicide" and _PAST.search(q) and not _NOW.search(q):
+                continue  # thoughts of suicide or self-harm always get the notice, however told
             return name
     return None
 
