@@ -47,7 +47,7 @@ def signals(engine, sentence_vectors: np.ndarray, owners: np.ndarray, item: dict
     asked = asked_types(query)
     best_sentence = np.full(n, -1.0)
     np.maximum.at(best_sentence, owners, sentence_vectors @ qv)
-    return np.stack([index.vectors @ qv, bm25 / bm25.max() if bm25.max() > 0 else bm25,
+    return np.stack([index.vectors @ qv, retrieve._scaled(bm25),
                      retrieve._title_match(index, np.arange(n), query),
                      [float(bool(asked) and gives_asked_type(asked, c.text)) for c in index.chunks],
                      best_sentence])

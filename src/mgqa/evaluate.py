@@ -27,12 +27,8 @@ def load_gold(path: Path | None = None) -> list[dict]:
     for questions the documents answer doc_id and the verbatim answer; optional history)."""
     from mgqa.errors import EvalInputError
 
-    try:
-        text = (Path(path) if path else resources.files("mgqa") / "data" / "gold.jsonl").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalInputError(f"cannot read the gold set {path}: {exc}") from None
     items = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(_lines(Path(path) if path else resources.files("mgqa") / "data" / "gold.jsonl"), 1):
         if line.strip():
             items.append(_gold_item(line, f"{path or 'gold.jsonl'}:{n}"))
     if not items:
@@ -117,6 +113,16 @@ def _mean(values) -> float:
     return sum(map(float, values)) / len(values) if values else float("nan")
 
 
+def _index_documents(index) -> list:
+    """The documents ``index`` was built from (the packaged ones, or its recorded source files)."""
+    from mgqa.index import DEFAULT_CORPUS
+    from mgqa.ingest import default_documents, read_paths
+
+    if index.manifest.get("corpus") == DEFAULT_CORPUS:
+        return default_documents()
+    return read_paths([Path(s["path"]) for s in index.manifest.get("sources", [])]).documents
+
+
 def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
     docs = {d.id: d for d in _index_documents(engine.index)}
     report = GoldReport()
@@ -148,16 +154,6 @@ def sweep(report: GoldReport, thresholds: list[float]) -> list[dict]:
 
 
 # ---------------------------------------------------------------- BEIR-style corpora
-
-
-def _index_documents(index) -> list:
-    """The documents ``index`` was built from (the packaged ones, or its recorded source files)."""
-    from mgqa.index import DEFAULT_CORPUS
-    from mgqa.ingest import default_documents, read_paths
-
-    if index.manifest.get("corpus") == DEFAULT_CORPUS:
-        return default_documents()
-    return read_paths([Path(s["path"]) for s in index.manifest.get("sources", [])]).documents
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -193,7 +189,8 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path) -> list[str]:
+    """The lines of a text file (a Path, or a packaged resource), or one EvalInputError naming it."""
     from mgqa.errors import EvalInputError
 
     try:

@@ -102,11 +102,12 @@ def topic_words(question: str) -> list[str]:
     return words + ["children"] if _CHILD_AGE.search(fold(question)) else words
 
 
-def uncovered(question: str, index) -> list[str]:
-    """Topic words of the question that the corpus never uses (allowing for typos)."""
+def uncovered(question: str, index, topics: list[str] | None = None) -> list[str]:
+    """Topic words of the question (``topics``, when already known) that the corpus never uses
+    (allowing for typos)."""
     lexical = index.lexical
     missing = []
-    for word in topic_words(question):
+    for word in topic_words(question) if topics is None else topics:
         stems = lexical.terms(word)
         if stems and all(lexical.knows(s) for s in stems):
             continue
@@ -153,8 +154,9 @@ def decide(question: str, hits, index) -> Decision:
     if not hits:
         return Decision([], None, False)
     top = hits[0]
-    return Decision(uncovered(question, index), top.dense,
-                    _holds_topic_words(question, index.chunks[top.chunk_id].text, index), len(topic_words(question)))
+    topics = topic_words(question)
+    return Decision(uncovered(question, index, topics), top.dense,
+                    _holds_topic_words(question, index.chunks[top.chunk_id].text, index), len(topics))
 
 
 def _holds_topic_words(question: str, passage: str, index) -> bool:

@@ -48,7 +48,7 @@ EMERGENCY_PATTERNS: list[tuple[str, str]] = [
                    r"|\b(not|isn'?t|won'?t|can'?t|doesn'?t) (responding|respond|wake|waking)\b|\bout cold\b"),
     ("headache red flag", r"worst headache|thunderclap|headache.*stiff neck|stiff neck.*headache|sudden(ly)? (severe|terrible|excruciating) headache"),
     ("bleeding", r"\b(severe|heavy|uncontrolled|won'?t stop) bleeding|bleeding (heavily|badly|won'?t stop|a lot)|coughing (up )?blood|vomiting blood"
-                r"|bleeding (that |and it )?(won'?t|will not|doesn'?t|does not) stop|blood (is )?(everywhere|pouring|gushing|spurting)"
+                r"|blood (is )?(everywhere|pouring|gushing|spurting)"
                 r"|\b(blood|bleeding|bleed)\b.{0,80}\b(won'?t|will not|doesn'?t|does not|can'?t get it to) stop"
                 r"|\bsoak(ed|ing)? (through )?(every |the |a |my |his |her )?(towels?|bandages?|cloths?|dressings?)"),
     ("heart rhythm", r"\bheart (is )?(racing|pounding|beating (really )?(fast|irregular)).*(faint|dizz|pass|chest)|(faint|dizz).*heart (racing|pounding)"),
