@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench index readme browser-deps clean
+.PHONY: install run test test-fast lint bench index readme train-triage browser-deps clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ bench: install
 # Rebuild the committed default index (a test fails when it is stale).
 index: install
 	$(PY) -m mgqa index build --out index
+
+# Retrain the emergency classifier from bench/triage/bank.jsonl (a minute or two; never part of `make test`).
+train-triage: install
+	$(PY) bench/triage/train.py
 
 # Regenerate README's settings table and command reference (a test keeps them in sync).
 readme: install

@@ -42,7 +42,7 @@ def signals(engine, sentence_vectors: np.ndarray, owners: np.ndarray, item: dict
     index, n = engine.index, len(engine.index.chunks)
     turns = _clean_history(item.get("history"))
     query = contextual_query(item["question"], turns)
-    qv = engine.query_vector(item["question"], turns)
+    qv = engine.query_vector(engine.encoder.encode([item["question"]])[0], item["question"], turns)
     bm25 = index.lexical.scores(query)
     asked = asked_types(query)
     best_sentence = np.full(n, -1.0)

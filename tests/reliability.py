@@ -46,8 +46,13 @@ def cleaned(question: str) -> str:
 def check_contract(obj: dict, docs: dict[str, Document], question: str | None = None) -> None:
     """The public answer contract, for answers from any corpus: verbatim passages, citations,
     the notice that goes with the status, always the disclaimer."""
-    assert set(obj) == {"question", "status", "passages", "disclaimer", "notice"}, obj
+    assert set(obj) == {"question", "status", "passages", "disclaimer", "notice", "triage"}, obj
     assert obj["disclaimer"] == DISCLAIMER
+    if obj["status"] == "emergency":  # an emergency says why; nothing else carries triage
+        assert set(obj["triage"]) == {"category", "by", "score"} and obj["triage"]["by"] in ("rule", "model")
+        assert 0 < obj["triage"]["score"] <= 1
+    else:
+        assert obj["triage"] is None
     assert obj["status"] in NOTICES and obj["notice"] == NOTICES[obj["status"]]
     if question is not None:
         assert obj["question"] == cleaned(question)

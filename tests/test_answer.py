@@ -8,15 +8,19 @@ from mgqa.answer import validate
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 
-GOLDEN = Path(__file__).parent / "data" / "golden_answer.json"
+DATA = Path(__file__).parent / "data"
 
 
-def test_golden_answer_contract(engine):
+@pytest.mark.parametrize("question, golden", [
+    ("What dose of magnesium did the fibromyalgia trial use?", "golden_answer.json"),
+    ("I can't breathe and my lips are going blue", "golden_emergency.json"),
+])
+def test_golden_answer_contract(engine, question, golden):
     """The JSON contract clients build on. Regenerate with MGQA_UPDATE_GOLDEN=1 after a deliberate change."""
-    got = engine.ask("What dose of magnesium did the fibromyalgia trial use?", k=2).to_dict()
+    got = engine.ask(question, k=2).to_dict()
     if os.environ.get("MGQA_UPDATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
-    assert got == json.loads(GOLDEN.read_text())
+        (DATA / golden).write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+    assert got == json.loads((DATA / golden).read_text())
 
 
 def test_every_status_carries_the_disclaimer(engine):

@@ -60,7 +60,7 @@ def make_client(engine, monkeypatch, **env) -> TestClient:
 
 
 def check_contract(obj: dict) -> None:
-    assert set(obj) == {"question", "status", "passages", "disclaimer", "notice"}
+    assert set(obj) == {"question", "status", "passages", "disclaimer", "notice", "triage"}
     assert obj["status"] in ("answered", "no_answer", "emergency")
     assert obj["disclaimer"] == DISCLAIMER
     assert isinstance(obj["passages"], list)
@@ -113,12 +113,13 @@ def test_history_is_accepted_and_used(client, engine):
 
 @pytest.mark.parametrize("question, status", [
     ("Where can I buy a used car?", "no_answer"),
-    ("I have crushing chest pain and can't breathe", "emergency"),
+    ("crushing chest pain and I can't breathe", "emergency"),
 ])
 def test_no_answer_and_emergency_keep_the_contract(client, question, status):
     obj = client.post("/api/ask", json={"question": question}).json()
     check_contract(obj)
     assert obj["status"] == status and obj["passages"] == []
+    assert obj["triage"] == ({"category": "breathing", "by": "rule", "score": 1.0} if status == "emergency" else None)
     assert obj["notice"] == (EMERGENCY_NOTICE if status == "emergency" else NO_ANSWER_NOTICE)
 
 

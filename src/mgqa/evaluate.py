@@ -254,3 +254,90 @@ def run_beir(engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
     if run_out:
         run_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {m: {k: v / max(len(judged), 1) for k, v in t.items()} for m, t in totals.items()}
+
+
+# ---------------------------------------------------------------- triage sets
+
+
+TRIAGE_KINDS = ("emergency", "benign")
+
+
+def load_triage_set(path: Path) -> list[dict]:
+    """A triage set: JSONL lines with ``q``, ``kind`` (emergency|benign) and ``category``; any
+    other fields (``writer``, ``voice``) are kept. One bad line is one EvalInputError naming it."""
+    from mgqa.errors import EvalInputError
+
+    items = []
+    for n, line in enumerate(_lines(Path(path)), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise EvalInputError(f"{path}:{n}: not a JSON line ({exc})") from None
+        if not (isinstance(item, dict) and isinstance(item.get("q"), str) and item["q"].strip()
+                and item.get("kind") in TRIAGE_KINDS and isinstance(item.get("category"), str)):
+            raise EvalInputError(f"{path}:{n}: needs q (text), kind (emergency or benign) and category")
+        items.append(item)
+    if not items:
+        raise EvalInputError(f"the triage set {path} holds no messages")
+    return items
+
+
+@dataclass
+class TriageReport:
+    """Each message's rule match and model probability; the decision at any threshold derives."""
+
+    rows: list[dict]
+    threshold: float | None  # the shipped model's operating threshold (None: rules only)
+
+    def flagged(self, row: dict, threshold: float | None = None) -> bool:
+        t = self.threshold if threshold is None else threshold
+        return row["rule"] is not None or (t is not None and row["score"] is not None and row["score"] >= t)
+
+    def totals(self, threshold: float | None = None) -> dict[str, float]:
+        em = [r for r in self.rows if r["kind"] == "emergency"]
+        be = [r for r in self.rows if r["kind"] == "benign"]
+        return {"recall": _mean(self.flagged(r, threshold) for r in em),
+                "false alarms": _mean(self.flagged(r, threshold) for r in be),
+                "by rule": _mean(r["rule"] is not None for r in em),
+                "emergencies": len(em), "benign": len(be)}
+
+    def per_category(self) -> list[tuple[str, str, int, int]]:
+        """(kind, category, flagged, messages), sorted; recall for emergencies, false alarms for benign."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for r in self.rows:
+            g = groups.setdefault((r["kind"], r["category"]), [0, 0])
+            g[0] += self.flagged(r)
+            g[1] += 1
+        return [(k, c, f, n) for (k, c), (f, n) in sorted(groups.items())]
+
+    def trade_off(self, thresholds: list[float]) -> list[dict[str, float]]:
+        return [{"threshold": t, **{k: v for k, v in self.totals(t).items() if k in ("recall", "false alarms")}}
+                for t in thresholds]
+
+    def missed(self) -> list[dict]:
+        return [r for r in self.rows if (r["kind"] == "emergency") != self.flagged(r)]
+
+
+def run_triage(triager, encoder, items: list[dict]) -> TriageReport:
+    """Score every message once: the rules, and the model's probability on the same views it reads
+    in `mgqa ask` (the whole message, and its sentences when the model reads them)."""
+    from mgqa.triage import message_views
+
+    model = triager.model
+    rows = [{**item, "rule": None, "score": None, "category_by": None} for item in items]
+    for row in rows:
+        hit = triager.by_rules(row["q"])
+        row["rule"] = hit.category if hit else None
+    if model is not None:
+        views = [message_views(r["q"]) if model.views == "sentences" else [r["q"]] for r in rows]
+        states = encoder.encode_tokens([v for vs in views for v in vs])
+        pos = 0
+        for row, vs in zip(rows, views, strict=True):
+            block = model.read(states[pos:pos + len(vs)])
+            pos += len(vs)
+            row["score"] = model.emergency_probability(block)
+            hit = model.with_threshold(0.0).classify(block)
+            row["category_by"] = hit.category if hit else None
+    return TriageReport(rows, model.threshold if model else None)

@@ -77,6 +77,16 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Triage:
+    """Why a message got the emergency notice: the red-flag category, what raised it (a "rule" of
+    the floor or the "model"), and the model's probability (1.0 for a rule)."""
+
+    category: str
+    by: Literal["rule", "model"]
+    score: float
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     status: Status
@@ -84,6 +94,7 @@ class Answer:
     disclaimer: str
     notice: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
+    triage: Triage | None = None  # set on emergency answers only
 
     def to_dict(self) -> dict:
         """The public answer contract (see README); ``extra`` is not part of it."""

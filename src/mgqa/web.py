@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mgqa import __version__, settings
 from mgqa.answer import validate
 from mgqa.errors import InvalidQuestion, MgqaError, Overloaded
-from mgqa.types import Answer, Passage
+from mgqa.types import Answer, Passage, Triage
 
 QUEUE_WAIT_SECONDS = 5.0  # a request that gets no slot within this long is answered 503
 RETRY_AFTER_SECONDS = 5
@@ -263,6 +263,9 @@ class AnswerBody(BaseModel):
     passages: list[Passage]
     disclaimer: str
     notice: str | None
+    triage: Triage | None = Field(description='Emergency answers only (else null): the red-flag category, what '
+                                              'raised the alarm ("rule" of the floor or the learned "model") and '
+                                              "the model's probability (1.0 for a rule).")
 
 
 class ErrorBody(BaseModel):
