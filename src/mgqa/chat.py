@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import html
 import logging
-from urllib.parse import urlsplit
 
 import gradio as gr
 from gradio.components.chatbot import TextMessage
 
 from mgqa import settings
 from mgqa.errors import InvalidQuestion, MgqaError
+from mgqa.links import is_web_url
 from mgqa.texts import DISCLAIMER
 from mgqa.types import Answer, Passage
 
@@ -68,7 +68,7 @@ def _passage_html(p: Passage) -> str:
     c = p.citation
     quote = f'<blockquote class="mgqa-quote">{_highlighted(p)}</blockquote>'
     where = escape(c.title) + (f" &#8250; {escape(c.section)}" if c.section else "")
-    cite = f'<p class="mgqa-cite"><span class="mgqa-n">&#91;{c.n}&#93;</span> {where}{_source_html(c.source)}</p>'
+    cite = f'<p class="mgqa-cite"><span class="mgqa-n">&#91;{c.n}&#93;</span> {where}{_source_html(c.source, c.link)}</p>'
     return f'<div class="mgqa-passage">{quote}{cite}</div>'
 
 
@@ -77,20 +77,14 @@ def _highlighted(p: Passage) -> str:
     return "".join(f"<mark>{escape(t)}</mark>" if marked else escape(t) for t, marked in p.segments())
 
 
-def _source_html(source: str | None) -> str:
+def _source_html(source: str | None, link: str | None) -> str:
+    """The source as text; a web source links to the quoted passage on its page (``link``)."""
     if not source:
         return ""
-    if _is_web_url(source):
-        return f' &#183; <a href="{escape(source)}" target="_blank" rel="noopener noreferrer nofollow">{escape(source)}</a>'
-    return f" &#183; {escape(source)}"
-
-
-def _is_web_url(text: str) -> bool:
-    try:
-        url = urlsplit(text)
-    except ValueError:
-        return False
-    return url.scheme in ("http", "https") and bool(url.netloc) and not any(ch.isspace() for ch in text)
+    href = link if link and is_web_url(link) else source if is_web_url(source) else None
+    if href is None:
+        return f" &#183; {escape(source)}"
+    return f' &#183; <a href="{escape(href)}" target="_blank" rel="noopener noreferrer nofollow">{escape(source)}</a>'
 
 
 # ---------------------------------------------------------------- the chat

@@ -250,7 +250,8 @@
       }
       if (isText(c.source)) {
         item.appendChild(document.createTextNode(" \u2014 "));
-        var href = httpUrl(c.source);
+        // citation.link opens the source page at the quoted passage (a URL Text Fragment).
+        var href = (isText(c.link) && httpUrl(c.link)) || httpUrl(c.source);
         if (href) {
           var link = el("a", null, c.source);
           link.href = href;
