@@ -227,6 +227,14 @@ def test_the_widget_honours_reduced_motion(new_page, site, motion, animation, sc
         assert target > 0 and log.evaluate("n => n.scrollTop") == pytest.approx(target, abs=1)
 
 
+@pytest.mark.parametrize("motion, duration", [("reduce", "1e-05s"), ("no-preference", "0.15s")])
+def test_the_chat_honours_reduced_motion(new_page, site, motion, duration):
+    page = new_page(reduced_motion=motion)
+    page.goto(site["main"] + "/")
+    example = page.locator(".examples button").first  # Gradio lifts it on hover over 150 ms
+    assert example.evaluate("n => getComputedStyle(n).transitionDuration") == duration
+
+
 # ---------------------------------------------------------------- deep links to the passage
 
 
