@@ -257,7 +257,7 @@
       if (isText(c.source)) {
         item.appendChild(document.createTextNode(" \u2014 "));
         // citation.link opens the source page at the quoted passage (a URL Text Fragment).
-        var href = (isText(c.link) && httpUrl(c.link)) || httpUrl(c.source);
+        var href = httpUrl(isText(c.link) ? c.link : c.source);
         if (href) {
           var link = el("a", null, c.source);
           link.href = href;
