@@ -110,13 +110,30 @@ def axe_violations(page) -> list[str]:
     return [f"{v['id']} ({v['impact']}): {target} {summary}" for v in found for target, summary in v["nodes"]]
 
 
+# Wait until a scroller has stood still for 10 frames (a smooth scroll is over), then go to its top.
+SCROLL_TO_TOP = """n => new Promise(done => {
+    let last = -1, still = 0;
+    const tick = () => {
+        still = n.scrollTop === last ? still + 1 : 0;
+        last = n.scrollTop;
+        if (still < 10) return requestAnimationFrame(tick);
+        n.style.scrollBehavior = "auto";
+        n.scrollTop = 0;
+        done();
+    };
+    tick();
+})"""
+
+
 def chat_ask(page, question: str) -> None:
     before = page.locator(".mgqa-answer").count()
     box = page.get_by_role("textbox", name="Your question")
     box.fill(question)
     box.press("Enter")
     page.wait_for_function("n => document.querySelectorAll('.mgqa-answer').length > n", arg=before, timeout=20000)
-    expect(page.get_by_role("button", name="Send")).to_be_visible()  # Gradio's progress display has gone
+    # Gradio's progress display over the question box stays a moment after the answer arrives
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=status-tracker]')]"
+                           ".every(n => n.classList.contains('hide'))")
 
 
 def widget_ask(page, question: str) -> None:
@@ -136,7 +153,7 @@ def test_the_chat_has_no_wcag_violations(new_page, site, viewport):
     chat_ask(page, QUESTION)
     expect(page.locator(".mgqa-answer mark").first).to_be_visible()
     if viewport == PHONE:  # the question and the start of its answer
-        page.locator(".bubble-wrap").evaluate("n => { n.style.scrollBehavior = 'auto'; n.scrollTop = 0; }")
+        page.locator(".bubble-wrap").evaluate(SCROLL_TO_TOP)
         page.screenshot(path=str(DOCS_DIR / "chat-phone.png"))
     chat_ask(page, NO_ANSWER)
     chat_ask(page, EMERGENCY)  # every kind of answer box is on the page
@@ -159,8 +176,8 @@ def test_the_open_widget_and_the_clinic_page_have_no_wcag_violations(new_page, s
     widget_ask(page, EMERGENCY)
     widget_ask(page, NO_ANSWER)
     assert axe_violations(page) == []
-    if viewport == PHONE:
-        page.locator(".log").evaluate("log => { log.style.scrollBehavior = 'auto'; log.scrollTop = 0; }")
+    if viewport == PHONE:  # the start of the conversation, once the glide to the last answer is over
+        page.locator(".log").evaluate(SCROLL_TO_TOP)
         page.locator("#mgqa-input").blur()
         page.screenshot(path=str(DOCS_DIR / "widget-phone.png"))
 
