@@ -64,6 +64,13 @@ def static_server(directory: Path):
         httpd.server_close()
 
 
+def expect(locator):
+    """Playwright's web-first assertions (imported late: the fast tier never loads Playwright)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 class Recorder:
     """Every URL the browser asked for; anything not on 127.0.0.1 is aborted and kept in ``outside``."""
 

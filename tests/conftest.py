@@ -1,4 +1,5 @@
-"""Shared fixtures: a deterministic fake embedder (exact, fast) and tiny indexes built with it."""
+"""Shared fixtures: a deterministic fake embedder (exact, fast) and tiny indexes built with it;
+for the browser tier, one headless Chromium per module and a recorder of its requests."""
 
 from __future__ import annotations
 
@@ -58,3 +59,21 @@ def engine(default_index, fake):
     from mgqa.answer import Engine
 
     return Engine(default_index, fake)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser_util import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def recorder():
+    from browser_util import Recorder
+
+    return Recorder()

@@ -61,7 +61,8 @@ def check_contract(obj: dict, docs: dict[str, Document], question: str | None = 
     for i, p in enumerate(obj["passages"], 1):
         assert set(p) == {"rank", "text", "score", "highlights", "citation"}
         c = p["citation"]
-        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end"}
+        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end", "link"}
+        assert c["link"] is None or c["link"].startswith(c["source"].split(":~:")[0])  # the source, deep
         assert p["rank"] == i and c["n"] == i and isinstance(p["score"], float)
         assert docs[c["doc_id"]].text[c["start"]:c["end"]] == p["text"]  # verbatim, at its offsets
         for s, e in p["highlights"]:

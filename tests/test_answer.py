@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mgqa.answer import validate
+from mgqa.answer import Engine, validate
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 
@@ -52,3 +52,19 @@ def test_length_limit_is_a_setting(monkeypatch):
 def test_question_is_cleaned_before_use(engine):
     a = engine.ask("  slow-release\u200b magnesium\n\n supplement  ")
     assert a.question == "slow-release magnesium supplement"
+
+
+def test_a_citation_links_to_the_passage_on_its_web_source(tmp_path, fake):
+    from mgqa.index import build_corpus
+
+    index, _ = build_corpus([DATA / "docs" / "extra.jsonl"], tmp_path / "index", fake)
+    answer = Engine(index, fake).ask("Do people with reduced kidney function need advice before magnesium?")
+    by_doc = {p.citation.doc_id: p.citation for p in answer.passages}
+    assert by_doc["kidney"].link == ("https://clinic.example/kidneys#:~:text=People%20with%20reduced%20kidney,"
+                                     "need%20a%20doctor%27s%20advice.")
+    assert by_doc["epsom"].source is None and by_doc["epsom"].link is None
+
+
+def test_default_documents_have_no_url_so_no_link(engine):
+    answer = engine.ask("What dose of magnesium did the fibromyalgia trial use?")
+    assert answer.passages and all(p.citation.link is None for p in answer.passages)

@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import fields, replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,7 +68,7 @@ def check_contract(obj: dict) -> None:
     for i, p in enumerate(obj["passages"], 1):
         assert set(p) == {"rank", "text", "score", "highlights", "citation"}
         c = p["citation"]
-        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end"}
+        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end", "link"}
         assert p["rank"] == i and c["n"] == i
         assert isinstance(p["score"], float) and isinstance(p["text"], str) and isinstance(c["title"], str)
         doc = DOCS[c["doc_id"]]
@@ -280,6 +281,9 @@ def test_docs_page_needs_nothing_external(client):
     op = spec["paths"]["/api/ask"]["post"]
     assert "question" in op["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"200", "413", "422", "503"} <= set(op["responses"])
+    citation = spec["components"]["schemas"]["CitationBody"]["properties"]
+    assert set(citation) == {f.name for f in fields(Citation)}  # the description follows the record
+    assert "#:~:text=" in citation["link"]["description"]
     assert client.get("/redoc").status_code == 404
 
 
@@ -429,6 +433,14 @@ def test_answer_html_quotes_escaped_text_with_marks_citation_and_disclaimer():
     assert 'href="https://example.org/a&#40;b&#41;"' in out and 'rel="noopener noreferrer nofollow"' in out
     assert "\n" not in out  # Gradio dedents multi-line messages; one line keeps the quote verbatim
     assert out.endswith(f"<strong>Disclaimer:</strong> {escape(DISCLAIMER)}</p></div>")
+
+
+def test_a_web_source_links_to_the_quoted_passage():
+    link = "https://example.org/a#:~:text=Take%20it%20daily."
+    p = _passage("Take it daily.", source="https://example.org/a")
+    p = Passage(p.rank, p.text, p.score, p.highlights, replace(p.citation, link=link))
+    out = answer_html(Answer("q", "answered", [p], DISCLAIMER))
+    assert f'<a href="{escape(link)}" target="_blank"' in out and f">{escape('https://example.org/a')}</a>" in out
 
 
 def test_only_web_sources_become_links():

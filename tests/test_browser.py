@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_util import CHROMIUM, CHROMIUM_ARGS, Recorder, bound_socket, static_server, uvicorn_server
+from browser_util import CHROMIUM, bound_socket, expect, static_server, uvicorn_server
 from mgqa.texts import DISCLAIMER
 
 pytestmark = [
@@ -75,26 +75,6 @@ def site(tmp_path_factory):
         with uvicorn_server(main_app, main_sock) as main, uvicorn_server(evil_app, evil_sock) as evil:
             yield {"main": main, "evil": evil, "allowed": allowed, "refused": refused, "spy": spy,
                    "evil_image": evil_image}
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def recorder():
-    return Recorder()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def check_contract(obj):
         assert isinstance(p["score"], float)
         for s, e in p["highlights"]:
             assert 0 <= s < e <= len(p["text"])
-        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end"}
+        assert set(c) == {"n", "doc_id", "title", "section", "source", "start", "end", "link"}
 
 
 def test_ask_prints_passages_citations_and_disclaimer(cli):
@@ -148,3 +148,13 @@ def test_a_reader_that_stops_reading_is_not_an_error():
     assert p.wait(timeout=120) == 141
     assert json.loads(first)["status"] == "answered"
     assert p.stderr.read() == b""
+
+
+def test_text_output_shows_the_link_to_the_passage():
+    from mgqa.render import answer_text
+    from mgqa.types import Answer, Citation, Passage
+
+    link = "https://clinic.example/mg#:~:text=Take%20it%20daily."
+    cite = Citation(1, "mg", "Magnesium", None, "https://clinic.example/mg", 0, 14, link)
+    out = answer_text(Answer("q", "answered", [Passage(1, "Take it daily.", 0.9, [], cite)], DISCLAIMER))
+    assert f"— Magnesium · {link}\n" in out

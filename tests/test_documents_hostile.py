@@ -8,6 +8,7 @@ is tests/test_browser.py::test_hostile_text_is_shown_literally_in_the_chat / _wi
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -243,7 +244,10 @@ def test_a_payload_title_or_source_is_never_markup_or_a_link(hostile_engine):
     assert SCRIPT in shown and "javascript:alert(1)" in shown and "<a " not in out
     quoted = answer_html(hostile_engine.ask("magnesium taurate quoted-url line source"))
     check_chat_html(quoted)
-    assert 'href="https://clinic.example/a&#34;onmouseover=alert&#40;1&#41;"' in quoted
+    # the quote stays inside the attribute (as &#34;); the link goes on to the passage's text fragment
+    href = re.search(r'href="([^"]*)"', quoted).group(1)
+    assert href.startswith("https://clinic.example/a&#34;onmouseover=alert&#40;1&#41;&#35;")
+    assert html.unescape(href).startswith('https://clinic.example/a"onmouseover=alert(1)#:~:text=Magnesium%20taurate')
 
 
 def test_the_api_returns_payloads_as_json_strings(hostile_engine, report):

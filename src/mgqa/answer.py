@@ -11,6 +11,7 @@ import numpy as np
 from mgqa import settings
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.highlight import highlights, question_weights
+from mgqa.links import passage_link
 from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
 from mgqa.scope import decide
@@ -92,8 +93,9 @@ class Engine:
     def _passage(self, rank: int, hit: Hit, question: str, weights: dict[str, float]) -> Passage:
         chunk = self.index.chunks[hit.chunk_id]
         doc = self.index.docs.get(chunk.doc_id, {})
+        source = doc.get("source")
         citation = Citation(rank, chunk.doc_id, doc.get("title") or chunk.doc_id, chunk.section,
-                            doc.get("source"), chunk.start, chunk.end)
+                            source, chunk.start, chunk.end, passage_link(source, chunk.text))
         marks = highlights(question, weights, chunk.text, self.index.lexical)
         return Passage(rank, chunk.text, round(hit.score, 4), marks, citation)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 import logging
-from urllib.parse import urlsplit
+from importlib import resources
 
 import gradio as gr
 from gradio.components.chatbot import TextMessage
 
 from mgqa import settings
 from mgqa.errors import InvalidQuestion, MgqaError
+from mgqa.links import is_web_url
 from mgqa.texts import DISCLAIMER
 from mgqa.types import Answer, Passage
 
@@ -68,7 +69,7 @@ def _passage_html(p: Passage) -> str:
     c = p.citation
     quote = f'<blockquote class="mgqa-quote">{_highlighted(p)}</blockquote>'
     where = escape(c.title) + (f" &#8250; {escape(c.section)}" if c.section else "")
-    cite = f'<p class="mgqa-cite"><span class="mgqa-n">&#91;{c.n}&#93;</span> {where}{_source_html(c.source)}</p>'
+    cite = f'<p class="mgqa-cite"><span class="mgqa-n">&#91;{c.n}&#93;</span> {where}{_source_html(c.source, c.link)}</p>'
     return f'<div class="mgqa-passage">{quote}{cite}</div>'
 
 
@@ -77,20 +78,14 @@ def _highlighted(p: Passage) -> str:
     return "".join(f"<mark>{escape(t)}</mark>" if marked else escape(t) for t, marked in p.segments())
 
 
-def _source_html(source: str | None) -> str:
+def _source_html(source: str | None, link: str | None) -> str:
+    """The source as text; a web source links to the quoted passage on its page (``link``)."""
     if not source:
         return ""
-    if _is_web_url(source):
-        return f' &#183; <a href="{escape(source)}" target="_blank" rel="noopener noreferrer nofollow">{escape(source)}</a>'
-    return f" &#183; {escape(source)}"
-
-
-def _is_web_url(text: str) -> bool:
-    try:
-        url = urlsplit(text)
-    except ValueError:
-        return False
-    return url.scheme in ("http", "https") and bool(url.netloc) and not any(ch.isspace() for ch in text)
+    href = link if link and is_web_url(link) else source if is_web_url(source) else None
+    if href is None:
+        return f" &#183; {escape(source)}"
+    return f' &#183; <a href="{escape(href)}" target="_blank" rel="noopener noreferrer nofollow">{escape(source)}</a>'
 
 
 # ---------------------------------------------------------------- the chat
@@ -169,7 +164,7 @@ def build_chat(asker) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=True) as blocks:
         gr.HTML(banner_html(), js_on_load=None, elem_id="mgqa-banner")
         chatbot = plain_text_chatbot(
-            label=TITLE, show_label=False, scale=1, height="60vh",
+            label=TITLE, show_label=False, scale=1, height="60vh", elem_id="mgqa-chat",
             render_markdown=False, sanitize_html=True, latex_delimiters=[], allow_tags=False,
             buttons=[], feedback_options=None, allow_file_downloads=False,
             placeholder="Ask a question about magnesium, or pick an example.",
@@ -178,8 +173,8 @@ def build_chat(asker) -> gr.Blocks:
             make_respond(asker), chatbot=chatbot, examples=EXAMPLES, cache_examples=False,
             run_examples_on_click=True, save_history=False, flagging_mode="never", analytics_enabled=False,
             api_visibility="private", fill_height=True,
-            textbox=gr.Textbox(placeholder="Type your question about magnesium", show_label=False,
-                               max_length=settings.get("max_question_chars"), submit_btn=True, stop_btn=False,
+            textbox=gr.Textbox(label="Your question", placeholder="Type your question about magnesium", show_label=False,
+                               max_length=settings.get("max_question_chars"), submit_btn="Send", stop_btn=False,
                                autofocus=True, scale=7),
         )
     blocks.queue(default_concurrency_limit=settings.get("max_concurrency"), max_size=settings.get("max_queue"))
@@ -206,6 +201,16 @@ CSS = """
 .mgqa-quote mark { background: #fff3a3; color: #1f2933; padding: 0 1px; border-radius: 2px; }
 .mgqa-cite { margin: .3em 0 0; font-size: .9em; color: #4b5563; }
 .mgqa-n { font-weight: 700; }
+/* A phone shows the heading, the disclaimer, the conversation and the question box at once. */
+@media (max-width: 640px) {
+  #mgqa-banner h1 { font-size: 1.3rem; }
+  #mgqa-banner p { font-size: .95em; }
+  #mgqa-chat { height: 50vh !important; }
+}
+@media (prefers-reduced-motion: reduce) {
+  *, *::before, *::after { animation-duration: .01ms !important; animation-iteration-count: 1 !important;
+    transition-duration: .01ms !important; scroll-behavior: auto !important; }
+}
 """
 
 # Plain font names only: a GoogleFont would make every browser fetch from fonts.googleapis.com.
@@ -213,11 +218,22 @@ FONT = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 FONT_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's default look with our fonts; its pale placeholder (1.9:1) darkened to 4.8:1 (WCAG AA)."""
+    return gr.themes.Default(font=FONT, font_mono=FONT_MONO).set(input_placeholder_color="#6b7280")
+
+
+def a11y_head() -> str:
+    """The page-head script that patches Gradio's inaccessible markup (static/chat-a11y.js)."""
+    script = (resources.files("mgqa") / "static" / "chat-a11y.js").read_text(encoding="utf-8")
+    return f"<script>{script}</script>"
+
+
 def mount_chat(app, asker) -> None:
     """Mount a fresh chat at / of ``app``: no monitoring page, run history, footer links or errors shown."""
     gr.mount_gradio_app(
         app, build_chat(asker), path="/", enable_monitoring=False, run_history=False, footer_links=[],
         show_error=False, ssr_mode=False, pwa=False, mcp_server=False, max_file_size="1mb",
-        theme=gr.themes.Default(font=FONT, font_mono=FONT_MONO), css=CSS,
+        theme=theme(), css=CSS, head=a11y_head(),
         app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},
     )

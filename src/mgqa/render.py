@@ -21,7 +21,8 @@ def answer_text(answer: Answer) -> str:
 
 def _passage(p: Passage) -> str:
     c = p.citation
-    cite = " › ".join(x for x in (c.title, c.section) if x) + (f" · {c.source}" if c.source else "")
+    where = c.link or c.source  # the link is the source URL opened at the passage
+    cite = " › ".join(x for x in (c.title, c.section) if x) + (f" · {where}" if where else "")
     return f"[{c.n}] {_emphasised(p)}\n    — {cite}"
 
 

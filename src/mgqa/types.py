@@ -53,6 +53,7 @@ class Citation:
     source: str | None
     start: int
     end: int
+    link: str | None = None  # the source URL opened at the passage (``links.passage_link``)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mgqa import __version__, settings
 from mgqa.answer import validate
 from mgqa.errors import InvalidQuestion, MgqaError, Overloaded
-from mgqa.types import Answer, Passage, Triage
+from mgqa.types import Answer, Triage
 
 QUEUE_WAIT_SECONDS = 5.0  # a request that gets no slot within this long is answered 503
 RETRY_AFTER_SECONDS = 5
@@ -255,12 +255,39 @@ class AskRequest(BaseModel):
                                description="The patient's earlier questions in this conversation, oldest first.")
 
 
+class CitationBody(BaseModel):
+    """Where a passage comes from (``Citation``; a test keeps the fields in step)."""
+
+    n: int = Field(description="The citation's number, as shown beside the passage ([1], [2], ...).")
+    doc_id: str
+    title: str
+    section: str | None = Field(description="The heading the passage sits under, if any.")
+    source: str | None = Field(description="The document's URL where known, else its publisher, author or file name.")
+    start: int = Field(description="Offset of the passage in the document's text.")
+    end: int = Field(description="End offset: text == document.text[start:end].")
+    link: str | None = Field(
+        description="The source URL opened at the quoted passage: `source#:~:text=<start words>,<end words>`, "
+                    "a URL Text Fragment (browsers that support it scroll to and highlight the passage). "
+                    "null when the source is not an http(s) URL.")
+
+
+class PassageBody(BaseModel):
+    """A verbatim passage (``Passage``)."""
+
+    rank: int
+    text: str = Field(description="Exactly document.text[start:end].")
+    score: float
+    highlights: list[tuple[int, int]] = Field(description="[start, end) offsets into text of the sentences "
+                                                          "that best answer the question.")
+    citation: CitationBody
+
+
 class AnswerBody(BaseModel):
     """The answer contract: ``Answer.to_dict()``."""
 
     question: str
     status: Literal["answered", "no_answer", "emergency"]
-    passages: list[Passage]
+    passages: list[PassageBody]
     disclaimer: str
     notice: str | None
     triage: Triage | None = Field(description='Emergency answers only (else null): the red-flag category, what '
@@ -342,7 +369,8 @@ def _add_routes(app: FastAPI, asker: Asker, gate: Gate) -> None:
     @app.post("/api/ask", summary="Answer a question", responses=ASK_RESPONSES, openapi_extra={"requestBody": ASK_REQUEST_BODY})
     async def api_ask(request: Request) -> Response:
         """Passages quoted verbatim from the clinic's documents, with numbered citations and the
-        disclaimer. Send the patient's earlier questions as ``history`` so that follow-ups work."""
+        disclaimer. Send the patient's earlier questions as ``history`` so that follow-ups work.
+        A citation whose source is a web page has a ``link`` that opens the page at the passage."""
         try:
             question, history = parse_ask(await request.body())
             async with gate.slot():

@@ -46,12 +46,15 @@
     "  box-shadow: 0 4px 14px rgba(0, 0, 0, 0.25); }",
     ".launcher:hover { background: #084a8c; border-color: #084a8c; }",
     ".launcher[aria-expanded='true'] { background: #fff; color: #0b5cad; }",
-    "button:focus-visible, a:focus-visible, input:focus { outline: 3px solid #f59e0b; outline-offset: 2px; }",
+    "button:focus-visible, a:focus-visible, input:focus { outline: 3px solid #b45309; outline-offset: 2px; }",
     ".panel { position: fixed; right: 20px; bottom: 80px; z-index: 2147483000;",
     "  width: 390px; max-width: calc(100vw - 24px); height: 600px; max-height: calc(100vh - 100px);",
     "  display: flex; flex-direction: column; background: #fff; color: #1f2933;",
     "  border: 1px solid #cbd2d9; border-radius: 12px; box-shadow: 0 10px 30px rgba(0, 0, 0, 0.3);",
     "  overflow: hidden; text-align: left; }",
+    // Opening glides in and new answers scroll smoothly, unless the patient asked for less motion.
+    ".panel:not([hidden]) { animation: mgqa-open 160ms ease-out; }",
+    "@keyframes mgqa-open { from { opacity: 0; transform: translateY(12px); } to { opacity: 1; transform: none; } }",
     "@media (max-width: 480px) { .panel { right: 12px; left: 12px; width: auto; bottom: 76px; } }",
     ".header { display: flex; align-items: center; justify-content: space-between; gap: 8px;",
     "  padding: 10px 12px 10px 16px; background: #0b5cad; color: #fff; }",
@@ -60,7 +63,9 @@
     "  font-size: 22px; line-height: 1; padding: 4px 10px; }",
     ".close:hover { background: rgba(255, 255, 255, 0.18); }",
     ".close:focus-visible { outline-color: #fff; }",
-    ".log { position: relative; flex: 1 1 auto; overflow-y: auto; padding: 12px 16px; background: #f5f7fa; }",
+    ".log { position: relative; flex: 1 1 auto; overflow-y: auto; padding: 12px 16px; background: #f5f7fa;",
+    "  scroll-behavior: smooth; }",
+    ".log:focus-visible { outline: 3px solid #b45309; outline-offset: -3px; }",
     ".intro { margin: 0 0 12px; color: #52606d; font-size: 14px; }",
     ".turn { margin: 0 0 16px; }",
     ".q { margin: 0 0 8px auto; max-width: 85%; width: fit-content; padding: 8px 12px; border-radius: 12px;",
@@ -91,7 +96,8 @@
     ".send { flex: 0 0 auto; cursor: pointer; padding: 8px 14px; border-radius: 8px; border: 2px solid #0b5cad;",
     "  background: #0b5cad; color: #fff; font-weight: 600; }",
     ".send:disabled { cursor: default; opacity: 0.55; }",
-    ".foot { margin: 0; padding: 4px 12px 10px; font-size: 11px; color: #616e7c; background: #fff; }"
+    ".foot { margin: 0; padding: 4px 12px 10px; font-size: 11px; color: #616e7c; background: #fff; }",
+    "@media (prefers-reduced-motion: reduce) { .panel:not([hidden]) { animation: none; } .log { scroll-behavior: auto; } }"
   ].join("\n");
 
   function findScriptSrc() {
@@ -250,7 +256,8 @@
       }
       if (isText(c.source)) {
         item.appendChild(document.createTextNode(" \u2014 "));
-        var href = httpUrl(c.source);
+        // citation.link opens the source page at the quoted passage (a URL Text Fragment).
+        var href = httpUrl(isText(c.link) ? c.link : c.source);
         if (href) {
           var link = el("a", null, c.source);
           link.href = href;
@@ -372,6 +379,7 @@
     log.setAttribute("role", "log");
     log.setAttribute("aria-live", "polite");
     log.setAttribute("aria-label", "Answers");
+    log.tabIndex = 0; // a keyboard user can reach the answers and scroll them with the arrow keys
     log.appendChild(el("p", "intro",
       "Ask a question about magnesium. Answers are quoted word for word from our clinic's documents, with sources."));
 
