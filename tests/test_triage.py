@@ -16,11 +16,10 @@ from mgqa.triage import (
     TriageDataError,
     TriageModel,
     Triager,
-    features,
+    _layer,
     load_model,
     load_rules,
     match_rules,
-    message_views,
     parse_rules,
 )
 from mgqa.types import Triage
@@ -73,9 +72,12 @@ def test_shipped_rules_parse_and_are_few():
 # ------------------------------------------------------------------ the classifier, exactly
 
 def _toy(threshold: float = 0.5) -> TriageModel:
-    """Two features: the first pushes to "cardiac", the second to "benign"."""
-    w = np.array([[4.0, 0.0], [0.0, 4.0]], np.float32)
-    return TriageModel(["cardiac", BENIGN], [(w, np.zeros(2, np.float32))], threshold)
+    """No transformer layers: the head reads the pooled states (mean, max, first token; each
+    unit length). The first dimension pushes to "cardiac", the second to "benign"."""
+    w = np.zeros((6, 2), np.float32)
+    w[[0, 2, 4], 0] = 4.0 / 3
+    w[[1, 3, 5], 1] = 4.0 / 3
+    return TriageModel(["cardiac", BENIGN], [], (w, np.zeros(2, np.float32)), threshold)
 
 
 def test_classify_reports_category_and_probability():
@@ -84,29 +86,25 @@ def test_classify_reports_category_and_probability():
     assert _toy().classify(np.array([[0.0, 1.0]], np.float32)) is None
 
 
-def test_the_most_alarming_view_decides():
-    views = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)  # a calm sentence, then an alarming one
-    assert _toy().emergency_probability(views) == pytest.approx(1 / (1 + np.exp(-4.0)))
-
-
 def test_threshold_is_the_operating_point():
-    x = np.array([[0.3, 0.0]], np.float32)  # P(cardiac) ~ 0.77
-    assert _toy(0.7).classify(x) is not None and _toy(0.8).classify(x) is None
+    p = _toy().emergency_probability(np.array([[1.0, 0.0]], np.float32))
+    x = np.array([[1.0, 0.0]], np.float32)
+    assert _toy(p - 0.01).classify(x) is not None and _toy(p + 0.01).classify(x) is None
 
 
-def test_features_are_unit_parts():
-    states = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 1.0]], np.float32)
-    f = features(states, "mean+max+cls")
-    assert f.shape == (6,)
-    assert np.allclose([np.linalg.norm(f[i:i + 2]) for i in (0, 2, 4)], 1.0)
-    assert np.allclose(f[4:], [1.0, 0.0])  # the first token's state
-    assert np.allclose(features(states, "mean"), f[:2])
-
-
-def test_message_views_split_longer_messages_only():
-    assert message_views("my chest hurts") == ["my chest hurts"]
-    q = "I wanted to ask about my infusion. My dad just collapsed."
-    assert message_views(q) == [q, "I wanted to ask about my infusion.", "My dad just collapsed."]
+def test_a_layer_keeps_shape_and_normalises():
+    rng = np.random.default_rng(0)
+    d = 24
+    f32 = np.float32
+    p = {f"{part}.w": rng.normal(0, 0.1, (d, d)).astype(f32) for part in ("q", "k", "v", "o")}
+    p.update({f"{part}.b": np.zeros(d, f32) for part in ("q", "k", "v", "o", "f2")})
+    p.update({"f1.w": rng.normal(0, 0.1, (d, 2 * d)).astype(f32), "f1.b": np.zeros(2 * d, f32),
+              "f2.w": rng.normal(0, 0.1, (2 * d, d)).astype(f32)})
+    p.update({"ln1.w": np.ones(d, f32), "ln1.b": np.zeros(d, f32), "ln2.w": np.ones(d, f32), "ln2.b": np.zeros(d, f32)})
+    x = rng.normal(0, 1, (5, d)).astype(np.float32)
+    y = _layer(x, p)
+    assert y.shape == (5, d) and y.dtype == np.float32
+    assert np.allclose(y.mean(axis=1), 0, atol=1e-5) and np.allclose(y.std(axis=1), 1, atol=1e-3)  # LayerNorm last
 
 
 # ------------------------------------------------------------------ the shipped model's files
@@ -116,7 +114,7 @@ def test_shipped_model_loads_and_describes_itself():
     meta = json.loads((DATA / MODEL_JSON).read_text())
     assert m.classes[-1] == BENIGN and len(m.classes) >= 23  # at least 22 red-flag categories
     assert 0 < m.threshold < 1 and m.threshold == pytest.approx(meta["threshold"])
-    assert meta["recipe"]["validation"]["method"] == "leave-one-writer-out"
+    assert meta["recipe"]["validation"]["method"] == "by writer group"
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -215,10 +213,46 @@ def test_safety_questions_are_not_alarms(real_engine, q):
 @pytest.mark.model
 def test_triage_shares_the_question_vector(real_engine):
     """The model reads the same encoder run that retrieval uses: one encoding per plain question."""
-    from mgqa.embed import mean_pool
-
     q = "Does magnesium help fibromyalgia pain?"
     vector, alarm = real_engine.triager.read(q, real_engine.encoder)
     assert alarm is None
     assert float(vector @ real_engine.encoder.encode([q])[0]) == pytest.approx(1.0, abs=1e-5)
-    assert np.allclose(mean_pool(real_engine.encoder.encode_tokens([q])[0]), vector, atol=1e-6)
+
+
+@pytest.mark.model
+def test_onnx_and_torch_encoders_give_the_same_token_states():
+    from mgqa.embed import OnnxEncoder, TorchEncoder, export_onnx
+
+    texts = ["my dad collapsed and won't wake up", "x"]
+    for a, b in zip(OnnxEncoder(export_onnx()).encode_tokens(texts), TorchEncoder(1).encode_tokens(texts), strict=True):
+        assert a.shared.shape == b.shared.shape and np.allclose(a.shared, b.shared, atol=1e-4)
+        assert np.allclose(a.last, b.last, atol=1e-4)
+
+
+@pytest.mark.model
+def test_the_runtime_computes_what_was_trained():
+    """The numpy layers give the torch training module's probabilities (weights in float16)."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(DATA.parents[2] / "bench" / "triage"))
+    import train
+
+    torch.manual_seed(1)
+    net = train.torch_model(3).eval()
+    with torch.no_grad():  # move the fresh head off zero so the comparison means something
+        net.head.weight.normal_(0, 0.5)
+    model = train.export(net, ["a", "b", BENIGN])
+    rng = np.random.default_rng(0)
+    states = rng.normal(0, 1, (7, 384)).astype(np.float32)
+    for layer in net.layers:  # the exported float16 weights, back into the reference
+        for part in ("q", "k", "v", "o", "ln1", "f1", "f2", "ln2"):
+            m = getattr(layer, part)
+            m.weight.data = m.weight.data.half().float()
+            m.bias.data = m.bias.data.half().float()
+    net.head.weight.data = net.head.weight.data.half().float()
+    net.head.bias.data = net.head.bias.data.half().float()
+    with torch.no_grad():
+        ref = net(torch.from_numpy(states)[None], torch.ones(1, 7, dtype=torch.bool)).softmax(1)[0].numpy()
+    assert np.allclose(model.probabilities(states), ref, atol=1e-4)

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -24,6 +24,17 @@ from mgqa.errors import EncoderError
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer input is truncated
+# Triage's fine-tuned top layers start from the token states after this many of the model's six
+# layers; the ONNX export returns them beside the last layer's, so one run serves both.
+SHARED_LAYERS = 4
+
+
+class TokenStates(NamedTuple):
+    """One text's token states, (n_tokens, dim) each, padding removed: after the shared lower
+    layers (what triage reads) and after the last layer (pooled into the retrieval vector)."""
+
+    shared: np.ndarray
+    last: np.ndarray
 # sha256 of model.safetensors as published at huggingface.co/sentence-transformers/all-MiniLM-L6-v2
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
@@ -90,10 +101,17 @@ class TorchEncoder:
                                convert_to_numpy=True, show_progress_bar=False)
         return _normalise(v)
 
-    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's last-layer token states, (n_tokens, dim) float32, padding removed."""
-        out = self._model.encode(texts, output_value="token_embeddings", show_progress_bar=False)
-        return [np.asarray(t.float().numpy(), np.float32) for t in out]
+    def encode_tokens(self, texts: list[str]) -> list[TokenStates]:
+        import torch
+
+        transformer = self._model[0]
+        out = []
+        for text in texts:
+            features = getattr(transformer, "preprocess", transformer.tokenize)([text])
+            with torch.no_grad():
+                hidden = transformer.auto_model(**features, output_hidden_states=True).hidden_states
+            out.append(TokenStates(hidden[SHARED_LAYERS][0].float().numpy(), hidden[-1][0].float().numpy()))
+        return out
 
 
 class OnnxEncoder:
@@ -148,22 +166,23 @@ class OnnxEncoder:
             out[idx] = self._encode_batch([texts[i] for i in idx])
         return out
 
-    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's last-layer token states, (n_tokens, dim) float32, padding removed; a
-        question's vector is ``mean_pool`` of them, so triage and retrieval share one run."""
+    def encode_tokens(self, texts: list[str]) -> list[TokenStates]:
+        """Each text's token states; a question's vector is ``mean_pool`` of the last ones, so
+        triage and retrieval share one run."""
         self.wait()
-        out: list[np.ndarray] = []
+        out: list[TokenStates] = []
         for b in range(0, len(texts), 8):
-            hidden, mask = self._hidden(texts[b:b + 8])
-            out += [h[:int(m.sum())] for h, m in zip(hidden, mask, strict=True)]
+            last, shared, mask = self._hidden(texts[b:b + 8], with_shared=True)
+            out += [TokenStates(s[:int(m.sum())], h[:int(m.sum())]) for s, h, m in zip(shared, last, mask, strict=True)]
         return out
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        hidden, mask = self._hidden(texts)
+        hidden, _, mask = self._hidden(texts)
         summed = (hidden * mask[..., None]).sum(axis=1)  # mean pooling, as the model was trained
         return _normalise(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
 
-    def _hidden(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _hidden(self, texts: list[str], with_shared: bool = False):
+        """(last-layer states, shared-layer states or None, mask), padded to the longest text."""
         encs = self._tok.encode_batch(texts)
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), np.int64)
@@ -171,13 +190,14 @@ class OnnxEncoder:
         for i, e in enumerate(encs):
             ids[i, :len(e.ids)] = e.ids
             mask[i, :len(e.ids)] = 1
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(ids)})[0]
-        return hidden, mask
+        names = ["last_hidden_state", "shared_hidden_state"] if with_shared else ["last_hidden_state"]
+        outs = self._session.run(names, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        return outs[0], (outs[1] if with_shared else None), mask
 
 
 def onnx_dir() -> Path:
-    return Path(settings.get("cache_dir")) / "encoder" / f"minilm-l6-{WEIGHTS_SHA256[:12]}"
+    # The name changes with what the export returns, so an older export is never read as this one.
+    return Path(settings.get("cache_dir")) / "encoder" / f"minilm-l6-{WEIGHTS_SHA256[:12]}-shared{SHARED_LAYERS}"
 
 
 def export_onnx(target: Path | None = None) -> Path:
@@ -209,14 +229,15 @@ def _torch_export(path: Path) -> None:
     hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(model_path()), local_files_only=True).eval()
 
-    class Hidden(torch.nn.Module):  # positional inputs -> last hidden state only
+    class Hidden(torch.nn.Module):  # positional inputs -> last and shared-layer hidden states
         def __init__(self, m):
             super().__init__()
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+            out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         output_hidden_states=True)
+            return out.last_hidden_state, out.hidden_states[SHARED_LAYERS]
 
     dummy = torch.ones((2, 8), dtype=torch.int64)
     axes = {0: "batch", 1: "tokens"}
@@ -226,9 +247,9 @@ def _torch_export(path: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(Hidden(model), (dummy, dummy, torch.zeros_like(dummy)), str(path),
                           input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes,
-                                        "token_type_ids": axes, "last_hidden_state": axes})
+                          output_names=["last_hidden_state", "shared_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                        "last_hidden_state": axes, "shared_hidden_state": axes})
 
 
 AGREEMENT_TEXTS = [

@@ -321,23 +321,14 @@ class TriageReport:
 
 
 def run_triage(triager, encoder, items: list[dict]) -> TriageReport:
-    """Score every message once: the rules, and the model's probability on the same views it reads
-    in `mgqa ask` (the whole message, and its sentences when the model reads them)."""
-    from mgqa.triage import message_views
-
+    """Score every message once: the rules, and the model's probability from the same token
+    states `mgqa ask` computes."""
     model = triager.model
-    rows = [{**item, "rule": None, "score": None, "category_by": None} for item in items]
+    rows = [{**item, "rule": None, "score": None} for item in items]
     for row in rows:
         hit = triager.by_rules(row["q"])
         row["rule"] = hit.category if hit else None
     if model is not None:
-        views = [message_views(r["q"]) if model.views == "sentences" else [r["q"]] for r in rows]
-        states = encoder.encode_tokens([v for vs in views for v in vs])
-        pos = 0
-        for row, vs in zip(rows, views, strict=True):
-            block = model.read(states[pos:pos + len(vs)])
-            pos += len(vs)
-            row["score"] = model.emergency_probability(block)
-            hit = model.with_threshold(0.0).classify(block)
-            row["category_by"] = hit.category if hit else None
+        for row, states in zip(rows, encoder.encode_tokens([r["q"] for r in rows]), strict=True):
+            row["score"] = model.emergency_probability(states.shared)
     return TriageReport(rows, model.threshold if model else None)

@@ -4,10 +4,12 @@ Either one raising the alarm gives the fixed emergency notice, and the answer sa
 (``Triage(category, by, score)``). Both are data, not code:
 - ``data/triage_rules.tsv``: a few general patterns that must never be missed ("kill myself",
   "not breathing"), one per line as ``category<TAB>regex``; a clinic can read and edit them.
-- ``data/triage_model.json`` + ``triage_weights.npz``: a small classifier (a softmax over the
-  red-flag categories and "benign") over the sentence embedding retrieval computes anyway,
-  trained by ``bench/triage/train.py`` on the labelled bank ``bench/triage/bank.jsonl``; the
-  JSON holds its operating threshold and the weights' sha256, checked at load.
+- ``data/triage_model.json`` + ``triage_weights.npz``: a classifier made of MiniLM's top two
+  layers, fine-tuned, and a softmax over the red-flag categories and "benign". It reads the token
+  states of the encoder's lower layers, which retrieval computes anyway, so a question is still
+  encoded once. Trained by ``bench/triage/train.py`` on the labelled bank
+  ``bench/triage/bank.jsonl``; the JSON holds its operating threshold and the weights' sha256,
+  checked at load.
 """
 
 from __future__ import annotations
@@ -79,135 +81,125 @@ def match_rules(rules: list[Rule], question: str) -> Triage | None:
 
 # ------------------------------------------------------------------ the learned classifier
 
+LAYER_PARTS = ("q", "k", "v", "o", "ln1", "f1", "f2", "ln2")
+HEADS = 12
+LN_EPS = 1e-12
+
 
 @dataclass(frozen=True)
 class TriageModel:
-    """A feed-forward softmax classifier: ``layers`` of (weights, bias), ReLU between them.
+    """MiniLM's top transformer layers, fine-tuned for triage, and a softmax head.
 
-    ``features`` says what it reads of the encoder's token states (see ``features``); ``views``
-    whether it reads the whole message only ("whole") or also each sentence of a longer one,
-    taking the most alarming ("sentences"): an emergency told in the middle of a long story is
-    diluted in the whole message's pooled states.
+    They read the token states the encoder's shared lower layers already computed for retrieval
+    (``TokenStates.shared``), so a question is encoded once. ``layers`` hold each layer's arrays
+    (``q.w``, ``q.b``, … ``ln2.b``; weights in x out), ``head`` the (weights, bias) over the
+    pooled mean, max and first-token states; ``classes`` end with "benign". Arrays are float32
+    holding float16 values: stored as float16, computed in float32 (converted once, at load).
     """
 
     classes: list[str]
-    layers: list[tuple[np.ndarray, np.ndarray]]
+    layers: list[dict[str, np.ndarray]]
+    head: tuple[np.ndarray, np.ndarray]
     threshold: float
-    views: str = "whole"
-    features: str = "mean"
     encoder_id: str = ""
     recipe: dict | None = None
 
-    def read(self, states: list[np.ndarray]) -> np.ndarray:
-        """The feature rows for the token states of each view."""
-        return np.vstack([features(s, self.features) for s in states])
+    def probabilities(self, states: np.ndarray) -> np.ndarray:
+        """Class probabilities for one message's shared token states (n_tokens, dim)."""
+        x = np.asarray(states, np.float32)
+        for p in self.layers:
+            x = _layer(x, p)
+        pooled = np.concatenate([_unit(x.mean(axis=0)), _unit(x.max(axis=0)), _unit(x[0])])
+        logits = pooled @ self.head[0] + self.head[1]
+        e = np.exp(logits - logits.max())
+        return e / e.sum()
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, np.float32)
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0)
-        if h.shape[1] == 1:  # a binary model keeps one logit: P(second class)
-            p = 1 / (1 + np.exp(-h))
-            return np.hstack([1 - p, p])
-        h = np.exp(h - h.max(axis=1, keepdims=True))
-        return h / h.sum(axis=1, keepdims=True)
+    def emergency_probability(self, states: np.ndarray) -> float:
+        return float(1 - self.probabilities(states)[self.classes.index(BENIGN)])
 
-    def emergency_probability(self, views: np.ndarray) -> float:
-        """The most alarming view's probability of not being benign."""
-        p = self.probabilities(views)
-        return float((1 - p[:, self.classes.index(BENIGN)]).max())
-
-    def classify(self, views: np.ndarray) -> Triage | None:
+    def classify(self, states: np.ndarray) -> Triage | None:
         """A ``Triage`` by "model" when the emergency probability clears the threshold."""
-        p = self.probabilities(views)
-        alarm = 1 - p[:, self.classes.index(BENIGN)]
-        row = int(alarm.argmax())
-        if alarm[row] < self.threshold:
+        p = self.probabilities(states)
+        alarm = float(1 - p[self.classes.index(BENIGN)])
+        if alarm < self.threshold:
             return None
-        emergency = [c for c in range(len(self.classes)) if self.classes[c] != BENIGN]
-        category = self.classes[max(emergency, key=lambda c: p[row, c])]
-        return Triage(category, "model", round(float(alarm[row]), 4))
+        category = max((c for c in self.classes if c != BENIGN), key=lambda c: p[self.classes.index(c)])
+        return Triage(category, "model", round(alarm, 4))
 
     def with_threshold(self, threshold: float) -> TriageModel:
         return replace(self, threshold=float(threshold))
 
     def save(self, directory: Path, recipe: dict, encoder_id: str | None = None) -> dict:
-        """Write the weights (npz of plain arrays) and the JSON that describes and checksums them."""
-        from mgqa.embed import MODEL_ID
+        """Write the weights (npz of plain float16 arrays) and the JSON that describes and checksums them."""
+        from mgqa.embed import MODEL_ID, SHARED_LAYERS
 
-        arrays = {f"{kind}{i}": a for i, (w, b) in enumerate(self.layers) for kind, a in (("w", w), ("b", b))}
+        arrays = {f"l{i}.{k}": a.astype(np.float16) for i, p in enumerate(self.layers) for k, a in p.items()}
+        arrays.update({"head.w": self.head[0].astype(np.float16), "head.b": self.head[1].astype(np.float16)})
         weights = directory / WEIGHTS_FILE
         np.savez(weights, **arrays)
-        meta = {"format_version": FORMAT_VERSION, "encoder": encoder_id or MODEL_ID, "classes": self.classes,
-                "threshold": round(self.threshold, 6), "views": self.views, "features": self.features,
-                "layers": len(self.layers),
-                "weights_file": WEIGHTS_FILE, "weights_sha256": _sha256(weights), "recipe": recipe}
+        meta = {"format_version": FORMAT_VERSION, "encoder": encoder_id or MODEL_ID,
+                "shared_layers": SHARED_LAYERS, "classes": self.classes, "threshold": round(self.threshold, 6),
+                "layers": len(self.layers), "weights_file": WEIGHTS_FILE, "weights_sha256": _sha256(weights),
+                "recipe": recipe}
         (directory / MODEL_JSON).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         return meta
 
 
-def load_model(directory: Path | None = None) -> TriageModel:
-    """The shipped classifier, checked against its JSON's format and sha256."""
-    where = directory or Path(str(resources.files("mgqa") / "data"))
-    fix = "reinstall mgqa, or retrain it with `make train-triage`"
-    try:
-        meta = json.loads((where / MODEL_JSON).read_text(encoding="utf-8"))
-        weights = where / meta["weights_file"]
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise TriageDataError(f"the triage model is format {meta.get('format_version')}, not {FORMAT_VERSION}; {fix}")
-        if _sha256(weights) != meta["weights_sha256"]:
-            raise TriageDataError(f"the triage model's weights do not match their checksum; {fix}")
-        with np.load(weights, allow_pickle=False) as z:
-            layers = [(z[f"w{i}"], z[f"b{i}"]) for i in range(meta["layers"])]
-    except TriageDataError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TriageDataError(f"the triage model in {where} cannot be read ({type(exc).__name__}); {fix}") from None
-    if meta.get("features") not in FEATURES:
-        raise TriageDataError(f"the triage model reads unknown features {meta.get('features')!r}; {fix}")
-    return TriageModel(meta["classes"], layers, float(meta["threshold"]), meta.get("views", "whole"),
-                       meta["features"], meta["encoder"], meta.get("recipe"))
+def _layer(x: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+    """One BERT encoder layer on one unpadded message: self-attention, then the feed-forward
+    block, each with a residual and LayerNorm (GELU in its tanh form, as trained)."""
+    n, d = x.shape
+    lin = lambda z, part: z @ p[f"{part}.w"] + p[f"{part}.b"]  # noqa: E731
+    heads = lambda z: z.reshape(n, HEADS, d // HEADS).transpose(1, 0, 2)  # noqa: E731
+    att = heads(lin(x, "q")) @ heads(lin(x, "k")).transpose(0, 2, 1) / float(np.sqrt(d // HEADS))
+    att = np.exp(att - att.max(axis=-1, keepdims=True))
+    att /= att.sum(axis=-1, keepdims=True)
+    ctx = (att @ heads(lin(x, "v"))).transpose(1, 0, 2).reshape(n, d)
+    x = _norm(x + lin(ctx, "o"), p, "ln1")
+    h = lin(x, "f1")
+    h = 0.5 * h * (1 + np.tanh(0.7978845608028654 * (h + 0.044715 * h * h * h)))  # h * h * h: ** is 300x slower
+    return _norm(x + lin(h, "f2"), p, "ln2")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-FEATURES = ("mean", "mean+max+cls")
-
-
-def features(states: np.ndarray, kind: str) -> np.ndarray:
-    """What the classifier reads of one text's token states (n_tokens, dim), each part unit length.
-
-    "mean" is the question's own vector (retrieval's); "mean+max+cls" adds the largest value of
-    each dimension over the tokens and the first token's state, which keep local cues (a "no",
-    "years ago", "if") that the mean smooths away.
-    """
-    from mgqa.embed import mean_pool
-
-    parts = [mean_pool(states)]
-    if kind == "mean+max+cls":
-        parts += [_unit(states.max(axis=0)), _unit(states[0])]
-    return np.concatenate(parts).astype(np.float32)
+def _norm(x: np.ndarray, p: dict[str, np.ndarray], part: str) -> np.ndarray:
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + LN_EPS) * p[f"{part}.w"] + p[f"{part}.b"]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def message_views(question: str) -> list[str]:
-    """The message, then each of its sentences when it has more than one.
+def load_model(directory: Path | None = None) -> TriageModel:
+    """The shipped classifier, checked against its JSON's format and sha256."""
+    from mgqa.embed import SHARED_LAYERS
 
-    Example: "I'm fine. My dad just collapsed." -> [the whole, "I'm fine.", "My dad just collapsed."].
-    """
-    from mgqa.sentences import sentence_spans
+    where = directory or Path(str(resources.files("mgqa") / "data"))
+    fix = "reinstall mgqa, or retrain it with `make train-triage`"
+    try:
+        meta = json.loads((where / MODEL_JSON).read_text(encoding="utf-8"))
+        weights = where / meta["weights_file"]
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("shared_layers") != SHARED_LAYERS:
+            raise TriageDataError(f"the triage model is format {meta.get('format_version')} over "
+                                  f"{meta.get('shared_layers')} shared layers, not {FORMAT_VERSION} over "
+                                  f"{SHARED_LAYERS}; {fix}")
+        if _sha256(weights) != meta["weights_sha256"]:
+            raise TriageDataError(f"the triage model's weights do not match their checksum; {fix}")
+        with np.load(weights, allow_pickle=False) as z:
+            f32 = lambda name: np.ascontiguousarray(z[name], dtype=np.float32)  # noqa: E731
+            layers = [{k: f32(f"l{i}.{k}") for k in (f"{part}.{wb}" for part in LAYER_PARTS for wb in "wb")}
+                      for i in range(meta["layers"])]
+            head = (f32("head.w"), f32("head.b"))
+    except TriageDataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TriageDataError(f"the triage model in {where} cannot be read ({type(exc).__name__}); {fix}") from None
+    return TriageModel(meta["classes"], layers, head, float(meta["threshold"]), meta["encoder"], meta.get("recipe"))
 
-    spans = sentence_spans(question)
-    if len(spans) < 2:
-        return [question]
-    return [question] + [question[s:e] for s, e in spans]
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------ both together
@@ -237,15 +229,13 @@ class Triager:
 
     def read(self, question: str, encoder) -> tuple[np.ndarray, Triage | None]:
         """The question's vector for retrieval, and the model's alarm, from one encoder run: the
-        vector is the mean of the token states the classifier reads. Sentences of a longer
-        message are encoded only when the model reads them."""
+        vector is pooled from the last layer, the classifier reads the shared layers' states."""
         if self.model is None:
             return encoder.encode([question])[0], None
         from mgqa.embed import mean_pool
 
-        parts = message_views(question)[1:] if self.model.views == "sentences" else []
-        states = encoder.encode_tokens([question, *parts])
-        return mean_pool(states[0]), self.model.classify(self.model.read(states))
+        states = encoder.encode_tokens([question])[0]
+        return mean_pool(states.last), self.model.classify(states.shared)
 
 
 def load_rules() -> list[Rule]:
