@@ -199,13 +199,21 @@ def prepare(debug: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind [default: MGQA_HOST or 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [default: MGQA_PORT or 7860].")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port [default: MGQA_WORKERS or 1].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def serve(host: str | None, port: int | None, debug: bool) -> None:
-    """Serve the web chat at /, the JSON API at /api/ask, /healthz and /widget.js."""
+def serve(host: str | None, port: int | None, workers: int | None, debug: bool) -> None:
+    """Serve the web chat at /, the JSON API at /api/ask, /healthz and /widget.js.
+
+    A new build of the index (`mgqa index build --out` the served directory) is picked up within
+    MGQA_RELOAD_SECONDS (default 1 s), or at once on SIGHUP, without a restart; a build that fails
+    verification is not loaded and the log says why. With --workers N, each process reloads itself
+    and the index files are shared between them through the page cache.
+    """
     from mgqa.web import serve as run_server
 
     with _guard(debug):
-        run_server(host or settings.get("host"), port or settings.get("port"))
+        run_server(host or settings.get("host"), port or settings.get("port"), workers or settings.get("workers"))
 
 
 @main.command("eval")
