@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -137,6 +138,9 @@ def _worker(sockets: list[socket.socket], upstream: str | None) -> None:
     """One server process (started with spawn: a fresh interpreter, nothing inherited but the sockets)."""
     # Until the server's watcher takes SIGHUP over, a reload request must not end the process.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; exiting normally instead lets
+    # multiprocessing clean up after Gradio (else the parent warns of "leaked semaphore objects").
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     from mgqa.web import run_app, serve_app
 
     if not run_app(serve_app(chat_upstream=upstream), sockets):
