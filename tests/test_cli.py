@@ -123,8 +123,10 @@ def test_index_build_and_info(tmp_path, fake, monkeypatch):
     r = CliRunner().invoke(main, ["index", "info", "--index", str(tmp_path / "ix"), "--json"])
     m = json.loads(r.output)
     assert len(m["documents"]) == 7 and m["model"]["id"] == fake.model_id
+    assert m["build_id"] and m["data"] == "data-" + m["build_id"]
     r = CliRunner().invoke(main, ["index", "info", "--index", str(tmp_path / "ix")])
     assert "test/fake-bow-64 (64-d, fake encoder)" in r.output
+    assert f"build     {m['build_id']} (as /healthz reports it)" in r.output
 
 
 def test_help_mentions_every_command():

@@ -161,15 +161,16 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
     """Say what an index holds and how it was built."""
-    from mgqa.index import read_manifest
+    from mgqa.index import build_id, read_manifest
 
     path = Path(index_dir or settings.get("index_dir"))
     with _guard(debug):
         m = read_manifest(path)
         if as_json:
-            click.echo(json.dumps(dict(m, path=str(path)), ensure_ascii=False, indent=1))
+            click.echo(json.dumps(dict(m, build_id=build_id(m), path=str(path)), ensure_ascii=False, indent=1))
             return
-        click.echo(f"index     {path}\nformat    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
+        click.echo(f"index     {path}\nbuild     {build_id(m)} (as /healthz reports it)")
+        click.echo(f"format    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
         click.echo(f"model     {m['model']['id']} ({m['model']['dim']}-d, {m['model'].get('encoder')} encoder)")
         click.echo(f"search    {m.get('ann')} over {m.get('n_chunks')} passages; chunking {m.get('chunking')}")
         click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
