@@ -150,3 +150,20 @@ def test_a_reader_that_stops_reading_is_not_an_error():
     assert p.wait(timeout=120) == 141
     assert json.loads(first)["status"] == "answered"
     assert p.stderr.read() == b""
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MGQA_RELOAD_SECONDS": "soon"}, "MGQA_RELOAD_SECONDS='soon' is not valid"),
+    ({"MGQA_WORKERS": "two"}, "MGQA_WORKERS='two' is not valid"),
+    ({"MGQA_ALLOWED_ORIGINS": "clinic.example"}, "MGQA_ALLOWED_ORIGINS: 'clinic.example' is not an origin"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_before_listening(env, message, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    r = CliRunner().invoke(main, ["serve", "--port", "1", "--workers", "2"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and message in r.output, r.output
+
+
+def test_serve_workers_must_be_at_least_one():
+    r = CliRunner().invoke(main, ["serve", "--workers", "0"])
+    assert r.exit_code == 2 and "0 is not in the range 1<=x<=64" in r.output

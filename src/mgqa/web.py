@@ -325,7 +325,8 @@ def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS, chat_up
     origins = allowed_origins()
     asker = Asker(engine)
     gate = Gate(settings.get("max_concurrency"), settings.get("max_queue"), wait_seconds)
-    app = FastAPI(title="mgqa", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(asker),
+    lifespan = _lifespan(asker, settings.get("reload_seconds"))  # read now: a bad value is one line, not a traceback
+    app = FastAPI(title="mgqa", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Answers patients' magnesium questions with passages quoted verbatim from the "
                               "clinic's vetted documents, each with a citation, always with the disclaimer.")
     _add_error_handlers(app)
@@ -349,13 +350,13 @@ def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS, chat_up
     return app
 
 
-def _lifespan(asker: Asker):
+def _lifespan(asker: Asker, reload_seconds: float):
     """While serving, a live engine loads its build at once and watches for new ones."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         if isinstance(asker.engine, LiveEngine):
-            async with watching(asker.engine, settings.get("reload_seconds")):
+            async with watching(asker.engine, reload_seconds):
                 yield
         else:
             yield
@@ -482,6 +483,9 @@ def docs_page(spec: dict) -> str:
 
 def serve(host: str, port: int, workers: int = 1) -> None:
     """Run the server until interrupted: one process, or ``workers`` sharing the socket."""
+    for setting in settings.SETTINGS:  # a bad MGQA_* value is one line here, not one per worker
+        settings.get(setting.name)
+    allowed_origins()
     sock = _listen(host, port)
     more = f", {workers} worker processes" if workers > 1 else ""
     print(f"mgqa: chat on http://{host}:{port}/  (API /api/ask, docs /docs, widget /widget.js{more})", file=sys.stderr)

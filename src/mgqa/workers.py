@@ -143,7 +143,12 @@ def _worker(sockets: list[socket.socket], upstream: str | None) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     from mgqa.web import run_app, serve_app
 
-    if not run_app(serve_app(chat_upstream=upstream), sockets):
+    try:
+        app = serve_app(chat_upstream=upstream)
+    except MgqaError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(STARTUP_FAILURE) from None
+    if not run_app(app, sockets):
         raise SystemExit(STARTUP_FAILURE)
 
 
