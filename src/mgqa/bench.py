@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -33,7 +34,16 @@ import numpy as np
 
 from mgqa import settings
 
-PARTS = ("cold", "warm", "build", "scale", "serve")
+PARTS = ("cold", "warm", "build", "scale", "serve", "workers")
+TITLES = {  # each part's section in the report (`--only` replaces a part's rows and section by these)
+    "cold": "Cold start",
+    "warm": "Warm latency (in-process `Engine.ask`)",
+    "build": "Index build",
+    "scale": "Dense index at scale (synthetic 384-d vectors; `bench/scale.py`)",
+    "serve": "Serving (`POST /api/ask` on loopback)",
+    "workers": "Serving from several processes (`mgqa serve --workers N`)",
+}
+GAPS = "Targets not met"
 QUESTION = "What dose of magnesium did the fibromyalgia trial use?"
 MEDQUAD = settings.REPO_ROOT.parent / "shared" / "bench" / "medquad"
 SCALE_SCRIPT = settings.REPO_ROOT / "bench" / "scale.py"
@@ -110,6 +120,10 @@ def ms(seconds: float) -> str:
 
 def mb(nbytes: float) -> str:
     return f"{nbytes / 2**20:,.0f} MB"
+
+
+def kb(nbytes: float) -> str:
+    return f"{nbytes / 2**10:,.0f} KB"
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -191,7 +205,7 @@ def cold(plan: Plan) -> Section:
     a, b = median(asks), median(imports)
     encoder = _index_encoder()
     imports_top = _import_breakdown(ask)
-    sec = Section("cold", "Cold start")
+    sec = Section("cold", TITLES["cold"])
     sec.figures.append(Figure("cold", f"`python -m mgqa ask \"…\"`, whole process ({encoder} encoder)",
                               f"{a:.2f} s", f"{b:.2f} s `import sentence_transformers`", a / b,
                               "≤ 1.0 s and ≤ 0.25×", a <= 1.0 and a / b <= 0.25,
@@ -319,7 +333,7 @@ def warm(plan: Plan) -> Section:
     from mgqa.embed import get_encoder
 
     encoder = get_encoder()
-    sec = Section("warm", "Warm latency (in-process `Engine.ask`)")
+    sec = Section("warm", TITLES["warm"])
     sec.lines += [f"Query encoder: {encoder.backend}, 1 thread. Floor: `encoder.encode([question])` + one "
                   "`index.dense.search(v, 50)`, timed right after each `ask` on the same question. "
                   "Busy: the same while a `python -c \"while True: pass\"` process spins on one core.", "",
@@ -363,7 +377,7 @@ def _latency_row(name: str, engine, queries, rounds: int, lat: Latency) -> str:
 
 
 def build(plan: Plan) -> Section:
-    sec = Section("build", "Index build")
+    sec = Section("build", TITLES["build"])
     with tempfile.TemporaryDirectory(prefix="mgqa-bench-") as tmp:
         corpus = _build_corpus(plan, Path(tmp))
         rate = _build_vs_encode(plan, corpus, Path(tmp), sec)
@@ -479,7 +493,7 @@ def scale(plan: Plan) -> Section:
     """bench/scale.py's contenders at each size, plus what mgqa.ann picks."""
     from mgqa import ann
 
-    sec = Section("scale", "Dense index at scale (synthetic 384-d vectors; `bench/scale.py`)")
+    sec = Section("scale", TITLES["scale"])
     module = _scale_module()
     if module is None:
         sec.lines.append(f"Skipped: {SCALE_SCRIPT} is not there (an installed package without the repository).")
@@ -546,7 +560,7 @@ def serve(plan: Plan) -> Section:
     """Concurrent clients against POST /api/ask on loopback, against one client alone."""
     import psutil
 
-    sec = Section("serve", "Serving (`POST /api/ask` on loopback)")
+    sec = Section("serve", TITLES["serve"])
     questions = [q for q, _ in gold_queries()]
     with _server() as (url, proc):
         ps = psutil.Process(proc.pid)
@@ -577,6 +591,68 @@ def serve(plan: Plan) -> Section:
     if many.errors:
         sec.lines += ["", "Failures: " + ", ".join(f"{k} × {v}" for k, v in sorted(many.errors.items()))]
     return sec
+
+
+# ---------------------------------------------------------------- 6. several server processes
+
+
+def workers(plan: Plan) -> Section:
+    """The same load against `mgqa serve --workers 1` and `--workers 2`, one after the other."""
+    import psutil
+
+    sec = Section("workers", TITLES["workers"])
+    questions = [q for q, _ in gold_queries()]
+    runs, cpu = {}, {}
+    for n in (1, 2):
+        with _server(workers=n) as (url, proc):
+            procs, me = _worker_processes(proc, n), psutil.Process()
+            before = (sum(_cpu(p) for p in procs), _cpu(me))
+            load = asyncio.run(_load(url, questions, plan.clients, plan.serve_seconds))
+            cpu[n] = ((sum(_cpu(p) for p in procs) - before[0]) / plan.serve_seconds,
+                      (_cpu(me) - before[1]) / plan.serve_seconds)
+            runs[n] = (load, [_memory(p) for p in procs])
+    (one, mem1), (two, mem2) = runs[1], runs[2]
+    rps1, rps2 = one.count / plan.serve_seconds, two.count / plan.serve_seconds
+    sec.figures.append(Figure("workers", f"{plan.clients} clients × {plan.serve_seconds:.0f} s, 2 workers: requests/s "
+                              f"(p99 {ms(pct(two.ok, 99))} against {ms(pct(one.ok, 99))})", f"{rps2:.0f}/s",
+                              f"{rps1:.0f}/s one worker", rps2 / rps1, "failures = 0",
+                              one.failed == two.failed == 0,
+                              f"{one.failed + two.failed} failed; RSS per worker "
+                              f"{', '.join(mb(m['rss']) for m in mem2)} against {mb(mem1[0]['rss'])}; server CPU "
+                              f"{cpu[2][0]:.2f} against {cpu[1][0]:.2f} s/s, clients {cpu[2][1]:.2f} against "
+                              f"{cpu[1][1]:.2f} s/s, of {os.cpu_count()} cores"))
+    sec.lines += [f"`mgqa serve --workers N` (default settings: each process computes {settings.get('max_concurrency')} "
+                  f"answers at once), default corpus, {plan.clients} clients as in the serving part, the two runs "
+                  f"back to back on the same {os.cpu_count()} cores (the clients share them). Memory per worker "
+                  "after the run: RSS, PSS (shared pages divided among the processes mapping them) and USS (pages "
+                  "no other process maps); \"index files\" is the part of RSS that maps the index's data files, "
+                  "read-only and shared through the page cache.", "",
+                  "| workers | requests | requests/s | p50 | p99 | failed | shed | server CPU s/s | clients CPU s/s "
+                  "| RSS per worker | PSS per worker | USS per worker | index files mapped (RSS) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+    for n, (load, mem) in runs.items():
+        sec.lines.append(f"| {n} | {load.count:,} | {load.count / plan.serve_seconds:.1f} | {ms(pct(load.ok, 50))} "
+                         f"| {ms(pct(load.ok, 99))} | {load.failed} | {load.shed} | {cpu[n][0]:.2f} | {cpu[n][1]:.2f} | "
+                         + " | ".join(", ".join(mb(m[k]) for m in mem) for k in ("rss", "pss", "uss"))
+                         + f" | {', '.join(kb(m['index']) for m in mem)} |")
+    return sec
+
+
+def _worker_processes(proc: subprocess.Popen, n: int) -> list:
+    """The processes that answer: the server itself, or its ``n`` spawned workers."""
+    import psutil
+
+    server = psutil.Process(proc.pid)
+    if n == 1:
+        return [server]
+    return [c for c in server.children() if "spawn_main" in " ".join(c.cmdline())]
+
+
+def _memory(process) -> dict[str, int]:
+    index_dir = str(Path(settings.get("index_dir")).resolve())
+    full = process.memory_full_info()
+    mapped = sum(m.rss for m in process.memory_maps() if m.path.startswith(index_dir))
+    return {"rss": full.rss, "pss": full.pss, "uss": full.uss, "index": mapped}
 
 
 def _fresh_connections(url: str, questions: list[str], n: int) -> list[float]:
@@ -648,29 +724,33 @@ async def _load(url: str, questions: list[str], clients: int, seconds: float) ->
 
 
 @contextlib.contextmanager
-def _server() -> Iterator[tuple[str, subprocess.Popen]]:
+def _server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`mgqa serve --workers N` on a free port, yielded once every worker has loaded the index."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "mgqa", "serve", "--port", str(port)], stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "mgqa", "serve", "--port", str(port), "--workers", str(workers)],
+                            stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if proc.poll() is not None:
+        loaded: set[int] = set()  # the workers whose /healthz names a build
+        for _ in range(1200):
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                health = httpx.get(url + "/healthz", timeout=1).json()
+                if health["index"]:
+                    loaded.add(health["pid"])
+            if len(loaded) >= workers or proc.poll() is not None:
                 break
             time.sleep(0.1)
         else:
-            raise RuntimeError("the server did not start within 60 s")
+            raise RuntimeError(f"the server's {workers} workers did not load the index within 120 s")
         if proc.poll() is not None:
             log.seek(0)
             raise RuntimeError(f"the server exited: {log.read().decode(errors='replace')[-1000:]}")
-        httpx.post(url + "/api/ask", json={"question": QUESTION}, timeout=120).raise_for_status()  # loads the engine
+        httpx.post(url + "/api/ask", json={"question": QUESTION}, timeout=120).raise_for_status()
         yield url, proc
     finally:
         proc.terminate()
@@ -685,7 +765,7 @@ def _server() -> Iterator[tuple[str, subprocess.Popen]]:
 # ---------------------------------------------------------------- the report
 
 RUNNERS: dict[str, Callable[[Plan], Section]] = {"cold": cold, "warm": warm, "build": build, "scale": scale,
-                                                  "serve": serve}
+                                                  "serve": serve, "workers": workers}
 
 
 def run(quick: bool, out: Path, only: list[str], plan: Plan | None = None) -> list[Section]:
@@ -698,15 +778,59 @@ def run(quick: bool, out: Path, only: list[str], plan: Plan | None = None) -> li
     plan = plan or (QUICK if quick else Plan())
     started, t0, load = datetime.datetime.now(datetime.UTC), time.perf_counter(), load_average()
     sections = []
-    for part in [p for p in ("build", "cold", "warm", "scale", "serve") if not only or p in only]:
+    for part in [p for p in ("build", "cold", "warm", "scale", "serve", "workers") if not only or p in only]:
         click.echo(f"bench: {part} …", err=True)
         sections.append(RUNNERS[part](plan))
     sections.sort(key=lambda s: PARTS.index(s.part))
     text = report(sections, quick, started, time.perf_counter() - t0, load)
     click.echo(text)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if only and out.exists():  # a part measured again goes into the full report, beside the others
+        for s in sections:
+            s.lines[:0] = [f"Measured {started:%Y-%m-%d %H:%M} UTC on its own (`mgqa bench --only {s.part}`; load "
+                           f"average at the start {load}); the other parts are from the run described at the top.", ""]
+        text = merge(out.read_text(encoding="utf-8"), report(sections, quick, started, 0.0, load), set(only))
     out.write_text(text, encoding="utf-8")
     return sections
+
+
+def merge(old: str, new: str, parts: set[str]) -> str:
+    """The report ``old`` with the summary rows, gaps and sections of ``parts`` taken from ``new``."""
+    old_head, old_blocks = _blocks(old)
+    new_head, new_blocks = _blocks(new)
+    rows = sorted([r for r in old_head if _part_of(r, "| ") not in (None, *parts)]
+                  + [r for r in new_head if _part_of(r, "| ") in parts], key=lambda r: PARTS.index(_part_of(r, "| ")))
+    head = [line for line in old_head if _part_of(line, "| ") is None]
+    at = max(i for i, line in enumerate(head) if line.startswith("|---")) + 1
+    gaps = sorted([g for g in old_blocks.get(GAPS, []) if _part_of(g, "- **") not in (None, *parts)]
+                  + [g for g in new_blocks.get(GAPS, []) if _part_of(g, "- **") in parts],
+                  key=lambda g: PARTS.index(_part_of(g, "- **")))
+    lines = head[:at] + rows + head[at:]
+    if gaps:
+        lines += ["", f"## {GAPS}", "", *gaps]
+    for part in PARTS:
+        block = (new_blocks if part in parts else old_blocks).get(TITLES[part])
+        if block:
+            lines += ["", f"## {TITLES[part]}", *block]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _blocks(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A report's lines before its first section, and each section's lines by title."""
+    head, *rest = text.rstrip().split("\n## ")
+    blocks = {}
+    for block in rest:
+        title, _, body = block.partition("\n")
+        blocks[title] = body.rstrip().split("\n")
+    return head.rstrip().split("\n"), blocks
+
+
+def _part_of(line: str, prefix: str) -> str | None:
+    """The part a summary row (``| warm | …``) or a gap line (``- **warm: …``) belongs to."""
+    if not line.startswith(prefix):
+        return None
+    word = re.split(r"[ :|*]", line[len(prefix):], maxsplit=1)[0]
+    return word if word in PARTS else None
 
 
 def report(sections: list[Section], quick: bool, started: datetime.datetime, took: float, load: str) -> str:
