@@ -593,68 +593,6 @@ def serve(plan: Plan) -> Section:
     return sec
 
 
-# ---------------------------------------------------------------- 6. several server processes
-
-
-def workers(plan: Plan) -> Section:
-    """The same load against `mgqa serve --workers 1` and `--workers 2`, one after the other."""
-    import psutil
-
-    sec = Section("workers", TITLES["workers"])
-    questions = [q for q, _ in gold_queries()]
-    runs, cpu = {}, {}
-    for n in (1, 2):
-        with _server(workers=n) as (url, proc):
-            procs, me = _worker_processes(proc, n), psutil.Process()
-            before = (sum(_cpu(p) for p in procs), _cpu(me))
-            load = asyncio.run(_load(url, questions, plan.clients, plan.serve_seconds))
-            cpu[n] = ((sum(_cpu(p) for p in procs) - before[0]) / plan.serve_seconds,
-                      (_cpu(me) - before[1]) / plan.serve_seconds)
-            runs[n] = (load, [_memory(p) for p in procs])
-    (one, mem1), (two, mem2) = runs[1], runs[2]
-    rps1, rps2 = one.count / plan.serve_seconds, two.count / plan.serve_seconds
-    sec.figures.append(Figure("workers", f"{plan.clients} clients × {plan.serve_seconds:.0f} s, 2 workers: requests/s "
-                              f"(p99 {ms(pct(two.ok, 99))} against {ms(pct(one.ok, 99))})", f"{rps2:.0f}/s",
-                              f"{rps1:.0f}/s one worker", rps2 / rps1, "failures = 0",
-                              one.failed == two.failed == 0,
-                              f"{one.failed + two.failed} failed; RSS per worker "
-                              f"{', '.join(mb(m['rss']) for m in mem2)} against {mb(mem1[0]['rss'])}; server CPU "
-                              f"{cpu[2][0]:.2f} against {cpu[1][0]:.2f} s/s, clients {cpu[2][1]:.2f} against "
-                              f"{cpu[1][1]:.2f} s/s, of {os.cpu_count()} cores"))
-    sec.lines += [f"`mgqa serve --workers N` (default settings: each process computes {settings.get('max_concurrency')} "
-                  f"answers at once), default corpus, {plan.clients} clients as in the serving part, the two runs "
-                  f"back to back on the same {os.cpu_count()} cores (the clients share them). Memory per worker "
-                  "after the run: RSS, PSS (shared pages divided among the processes mapping them) and USS (pages "
-                  "no other process maps); \"index files\" is the part of RSS that maps the index's data files, "
-                  "read-only and shared through the page cache.", "",
-                  "| workers | requests | requests/s | p50 | p99 | failed | shed | server CPU s/s | clients CPU s/s "
-                  "| RSS per worker | PSS per worker | USS per worker | index files mapped (RSS) |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
-    for n, (load, mem) in runs.items():
-        sec.lines.append(f"| {n} | {load.count:,} | {load.count / plan.serve_seconds:.1f} | {ms(pct(load.ok, 50))} "
-                         f"| {ms(pct(load.ok, 99))} | {load.failed} | {load.shed} | {cpu[n][0]:.2f} | {cpu[n][1]:.2f} | "
-                         + " | ".join(", ".join(mb(m[k]) for m in mem) for k in ("rss", "pss", "uss"))
-                         + f" | {', '.join(kb(m['index']) for m in mem)} |")
-    return sec
-
-
-def _worker_processes(proc: subprocess.Popen, n: int) -> list:
-    """The processes that answer: the server itself, or its ``n`` spawned workers."""
-    import psutil
-
-    server = psutil.Process(proc.pid)
-    if n == 1:
-        return [server]
-    return [c for c in server.children() if "spawn_main" in " ".join(c.cmdline())]
-
-
-def _memory(process) -> dict[str, int]:
-    index_dir = str(Path(settings.get("index_dir")).resolve())
-    full = process.memory_full_info()
-    mapped = sum(m.rss for m in process.memory_maps() if m.path.startswith(index_dir))
-    return {"rss": full.rss, "pss": full.pss, "uss": full.uss, "index": mapped}
-
-
 def _fresh_connections(url: str, questions: list[str], n: int) -> list[float]:
     """Seconds per request, each on a new connection (as a widget's first question is); a bare
     socket, so that no client library's set-up is counted."""
@@ -721,6 +659,123 @@ async def _load(url: str, questions: list[str], clients: int, seconds: float) ->
 
         await asyncio.gather(*(client(i) for i in range(clients)))
     return out
+
+
+# ---------------------------------------------------------------- 6. several server processes
+
+
+WORKER_COUNTS = (1, 2)
+SEGMENT_SECONDS = 10.0  # each server is loaded in turns of this long, alternating
+
+
+def workers(plan: Plan) -> Section:
+    """The same load against `mgqa serve --workers 1` and `--workers 2`, both running, taking turns.
+
+    Alternating short turns (rather than one run after the other) spreads whatever else the shared
+    machine is doing over both; the CPU the rest of the machine used is reported beside each.
+    """
+    sec = Section("workers", TITLES["workers"])
+    questions = [q for q, _ in gold_queries()]
+    turns = max(1, round(plan.serve_seconds / SEGMENT_SECONDS))
+    seconds = plan.serve_seconds / turns
+    with contextlib.ExitStack() as stack:
+        servers = {n: _worker_processes(stack.enter_context(_server(workers=n)), n) for n in WORKER_COUNTS}
+        runs = {n: Turns() for n in WORKER_COUNTS}
+        for turn in range(turns):
+            for n in (WORKER_COUNTS if turn % 2 == 0 else WORKER_COUNTS[::-1]):
+                url, procs = servers[n]
+                runs[n].add(procs, lambda url=url: asyncio.run(_load(url, questions, plan.clients, seconds)), seconds)
+        memory = {n: [_memory(p) for p in procs] for n, (_, procs) in servers.items()}
+    one, two = runs[1], runs[2]
+    sec.figures.append(Figure("workers", f"{plan.clients} clients, 2 workers: requests/s (p99 {ms(pct(two.load.ok, 99))} "
+                              f"against {ms(pct(one.load.ok, 99))})", f"{two.rps:.0f}/s", f"{one.rps:.0f}/s one worker",
+                              two.rps / one.rps, "failures = 0", one.load.failed == two.load.failed == 0,
+                              f"{one.load.failed + two.load.failed} failed; RSS per worker "
+                              f"{', '.join(mb(m['rss']) for m in memory[2])} against {mb(memory[1][0]['rss'])}; "
+                              f"server CPU {two.cpu('server'):.2f} against {one.cpu('server'):.2f} s/s "
+                              f"of {os.cpu_count()} cores"))
+    sec.lines += [f"`mgqa serve --workers 1` and `--workers 2` both running (default settings: each process computes "
+                  f"{settings.get('max_concurrency')} answers at once), default corpus, {plan.clients} clients as in "
+                  f"the serving part, loading one server at a time in alternating turns of {seconds:.0f} s "
+                  f"({turns} each), on the same {os.cpu_count()} cores as the clients. CPU in seconds per second: the "
+                  "server's processes, the clients, and everything else on the machine meanwhile (other tenants). "
+                  "Memory per worker after the runs: RSS, PSS (shared pages divided among the processes mapping "
+                  "them) and USS (pages no other process maps); \"index files\" is the part of RSS that maps the "
+                  "index's data files, read-only and shared through the page cache.", "",
+                  "| workers | seconds | requests | requests/s | p50 | p99 | failed | shed | server CPU | clients CPU "
+                  "| others' CPU | RSS per worker | PSS per worker | USS per worker | index files mapped (RSS) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+    for n, run in runs.items():
+        load, mem = run.load, memory[n]
+        sec.lines.append(f"| {n} | {run.seconds:.0f} | {load.count:,} | {run.rps:.1f} | {ms(pct(load.ok, 50))} "
+                         f"| {ms(pct(load.ok, 99))} | {load.failed} | {load.shed} | {run.cpu('server'):.2f} "
+                         f"| {run.cpu('clients'):.2f} | {run.cpu('others'):.2f} | "
+                         + " | ".join(", ".join(mb(m[k]) for m in mem) for k in ("rss", "pss", "uss"))
+                         + f" | {', '.join(kb(m['index']) for m in mem)} |")
+    busy = {n: sum(run.cpu(who) for who in run.used) for n, run in runs.items()}
+    sec.lines += ["", f"The machine was busy {busy[1]:.2f} CPU-seconds per second during the 1-worker turns and "
+                  f"{busy[2]:.2f} during the 2-worker turns, of {os.cpu_count()} cores: where that reaches the core "
+                  "count, a second worker has no CPU to work with, and only cores to spare can show what it adds."]
+    return sec
+
+
+@dataclass
+class Turns:
+    """One server's turns under load, added up: the answers and where the CPU went meanwhile."""
+
+    load: Load = field(default_factory=Load)
+    seconds: float = 0.0
+    used: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "clients": 0.0, "others": 0.0})
+
+    def add(self, procs: list, run: Callable[[], Load], seconds: float) -> None:
+        import psutil
+
+        me = psutil.Process()
+        before = (sum(_cpu(p) for p in procs), _cpu(me), _machine_cpu())
+        load = run()
+        server, clients = sum(_cpu(p) for p in procs) - before[0], _cpu(me) - before[1]
+        self.used["server"] += server
+        self.used["clients"] += clients
+        self.used["others"] += max(0.0, _machine_cpu() - before[2] - server - clients)
+        self.load.ok += load.ok
+        self.load.shed += load.shed
+        self.load.failed += load.failed
+        for k, v in load.errors.items():
+            self.load.errors[k] = self.load.errors.get(k, 0) + v
+        self.seconds += seconds
+
+    @property
+    def rps(self) -> float:
+        return self.load.count / self.seconds
+
+    def cpu(self, who: str) -> float:
+        return self.used[who] / self.seconds
+
+
+def _machine_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _worker_processes(server: tuple[str, subprocess.Popen], n: int) -> tuple[str, list]:
+    """A server's URL and the processes that answer: the server itself, or its ``n`` spawned workers."""
+    import psutil
+
+    url, proc = server
+    parent = psutil.Process(proc.pid)
+    if n == 1:
+        return url, [parent]
+    return url, [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+
+
+def _memory(process) -> dict[str, int]:
+    index_dir = str(Path(settings.get("index_dir")).resolve())
+    full = process.memory_full_info()
+    mapped = sum(m.rss for m in process.memory_maps() if m.path.startswith(index_dir))
+    return {"rss": full.rss, "pss": full.pss, "uss": full.uss, "index": mapped}
 
 
 @contextlib.contextmanager
