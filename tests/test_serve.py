@@ -18,7 +18,7 @@ import pytest
 
 from browser_util import CHROMIUM, CHROMIUM_ARGS
 from mgqa.index import MANIFEST, read_manifest
-from reliability import mgqa_server
+from reliability import mgqa_server, record
 from reload_util import NEW, OLD, QUESTION, Clients, versions, write_documents
 
 pytestmark = pytest.mark.model
@@ -67,7 +67,9 @@ def test_each_worker_swaps_in_a_rebuild_while_clients_ask(tmp_path, clinic):
         try:
             clients.wait_for("old", 5)
             new_id = cli_build(folder, index, NEW)
+            built = time.monotonic()
             workers = builds(server.base, 2, want=new_id)
+            swapped = time.monotonic() - built
             clients.wait_for("new", 10)
         finally:
             clients.stop.set()
@@ -79,6 +81,9 @@ def test_each_worker_swaps_in_a_rebuild_while_clients_ask(tmp_path, clinic):
     swaps = [line for line in server.stderr().splitlines() if f"serving index build {new_id}" in line]
     assert len(swaps) == 2 and all(f"replacing {first}" in line for line in swaps)
     assert {int(line.split("mgqa[")[1].split("]")[0]) for line in swaps} == set(workers)
+    record("reload", requests=len(outcomes), old_build=outcomes.count("old"), new_build=outcomes.count("new"),
+           failed=len(outcomes) - outcomes.count("old") - outcomes.count("new"),
+           seconds_to_both_workers_swapped=round(swapped, 2))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -106,6 +111,7 @@ def test_sighup_checks_at_once_and_a_damaged_build_is_refused(tmp_path, clinic, 
         assert server.process.poll() is None  # SIGHUP never ends the server
     refusals = [line for line in server.stderr().splitlines() if f"index build {damaged}" in line]
     assert len(refusals) == workers and all(f"(still serving build {new_id}): " in line for line in refusals)
+    record("reload", **{f"damaged_build_refused_by_{workers}_workers": len(refusals)})
 
 
 def publish_damaged(folder: Path, index: Path) -> str:
