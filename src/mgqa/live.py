@@ -142,8 +142,9 @@ class LiveEngine:
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the old build keeps serving
             self._refuse(on_disk, exc)
             return False
-        previous, self.build = self.build, Build.of(engine)
-        self._engine, self.refused = engine, None  # one assignment: requests see old or new, whole
+        previous = self.build
+        self._engine = engine  # the swap: each request reads this once, so it sees old or new, whole
+        self.build, self.refused = Build.of(engine), None
         b = self.build
         log.info("serving index build %s (%d documents, %d passages, built %s)%s", b.build_id, b.documents,
                  b.passages, b.built, f", replacing {previous.build_id}" if previous else "")
