@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import inspect
 import json
 import os
@@ -684,7 +685,7 @@ def workers(plan: Plan) -> Section:
         for turn in range(turns):
             for n in (WORKER_COUNTS if turn % 2 == 0 else WORKER_COUNTS[::-1]):
                 url, procs = servers[n]
-                runs[n].add(procs, lambda url=url: asyncio.run(_load(url, questions, plan.clients, seconds)), seconds)
+                runs[n].add(procs, functools.partial(_load_now, url, questions, plan.clients, seconds), seconds)
         memory = {n: [_memory(p) for p in procs] for n, (_, procs) in servers.items()}
     one, two = runs[1], runs[2]
     sec.figures.append(Figure("workers", f"{plan.clients} clients, 2 workers: requests/s (p99 {ms(pct(two.load.ok, 99))} "
@@ -750,6 +751,10 @@ class Turns:
 
     def cpu(self, who: str) -> float:
         return self.used[who] / self.seconds
+
+
+def _load_now(url: str, questions: list[str], clients: int, seconds: float) -> Load:
+    return asyncio.run(_load(url, questions, clients, seconds))
 
 
 def _machine_cpu() -> float:

@@ -82,8 +82,9 @@ def _supervise(workers: list[Worker], sock: socket.socket, chat: socket.socket, 
             if sig != signal.SIGHUP:
                 return
             for w in workers:  # each worker checks for a new index build at once
-                with contextlib.suppress(ProcessLookupError, TypeError):
-                    os.kill(w.process.pid, signal.SIGHUP)
+                if w.process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(w.process.pid, signal.SIGHUP)
         for i, w in enumerate(workers):
             if not w.process.is_alive():
                 workers[i] = _replace(w, sock, chat)
