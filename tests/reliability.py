@@ -141,16 +141,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def mgqa_server(tmp: Path, env: dict | None = None, prefix: list[str] | None = None, start_seconds: float = 120):
-    """``mgqa serve`` on a free 127.0.0.1 port, exactly as an operator starts it (``prefix``: e.g.
-    strace); yields a ``Server`` once ``/healthz`` answers, and stops it with SIGINT."""
+def mgqa_server(tmp: Path, env: dict | None = None, prefix: list[str] | None = None, start_seconds: float = 120,
+                args: tuple[str, ...] = ()):
+    """``mgqa serve [ARGS]`` on a free 127.0.0.1 port, exactly as an operator starts it (``prefix``:
+    e.g. strace); yields a ``Server`` once ``/healthz`` answers, and stops it with SIGINT."""
     import httpx
     import psutil
 
     port = free_port()
     log = tmp / f"server-{port}.stderr"
     with open(log, "w") as err:
-        process = subprocess.Popen([*(prefix or []), sys.executable, "-m", "mgqa", "serve", "--port", str(port)],
+        process = subprocess.Popen([*(prefix or []), sys.executable, "-m", "mgqa", "serve", "--port", str(port), *args],
                                    env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=Path(__file__).parents[1])
     python = psutil.Process(process.pid)
     try:

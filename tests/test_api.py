@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 import threading
 import time
@@ -257,9 +258,11 @@ def test_a_bad_allowed_origin_is_refused_at_start(engine, monkeypatch, bad):
 # ---------------------------------------------------------------- the other routes
 
 
-def test_healthz(client):
+def test_healthz(client, engine):
     r = client.get("/healthz")
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "pid": os.getpid(), "index": None, "refused": None}
+    fixed = TestClient(create_app(engine)).get("/healthz").json()  # an engine's own index is reported
+    assert fixed["index"]["passages"] == len(engine.index.chunks) and fixed["index"]["documents"] == 2
 
 
 def test_widget_js_is_served_as_cacheable_javascript(client):
@@ -301,8 +304,9 @@ def test_gradio_extras_are_off(client):
 
 
 def test_engine_is_loaded_on_the_first_question_only(engine, monkeypatch):
+    """Without a server's lifespan (which loads it at start-up), nothing loads until a question."""
     loads = []
-    monkeypatch.setattr(mgqa.answer, "get_engine", lambda index_dir=None: loads.append(1) or engine)
+    monkeypatch.setattr(mgqa.answer.Engine, "load", classmethod(lambda cls, *a: loads.append(1) or engine))
     client = TestClient(create_app(), raise_server_exceptions=False)
     assert client.get("/healthz").status_code == 200 and client.get("/").status_code == 200
     assert loads == []

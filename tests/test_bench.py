@@ -27,6 +27,30 @@ def test_report_marks_each_target_met_not_met_or_reported():
     assert "## Warm latency\n\ndetail line" in text and "make bench" in text
 
 
+def _report(parts: dict[str, str], when: datetime.datetime) -> str:
+    """A report with one figure per part (``met`` or not) and its section."""
+    sections = [bench.Section(part, bench.TITLES[part], [bench.Figure(part, f"{part} figure", value, met=value == "ok",
+                                                                      target="ok", gap=f"{part} gap")],
+                              [f"{part} details, {value}"]) for part, value in parts.items()]
+    return bench.report(sections, False, when, 60.0, "1.0")
+
+
+def test_a_part_run_alone_replaces_only_its_rows_and_section():
+    full = _report({p: "ok" for p in bench.PARTS if p != "workers"} | {"warm": "slow"},
+                   datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC))
+    again = _report({"warm": "ok", "workers": "slow"}, datetime.datetime(2026, 2, 2, tzinfo=datetime.UTC))
+    merged = bench.merge(full, again, {"warm", "workers"})
+    assert merged.startswith(full.split("| part |")[0])  # the full run's header stays
+    rows = [line.split(" | ")[0].removeprefix("| ") for line in merged.splitlines() if line.startswith("| ")][1:]
+    assert rows == list(bench.PARTS)  # one row each, in order: warm replaced, workers added
+    assert "| warm | warm figure | ok |" in merged and "| cold | cold figure | ok |" in merged
+    assert "warm details, ok" in merged and "warm details, slow" not in merged and "cold details, ok" in merged
+    assert merged.count("## Targets not met") == 1 and "**workers: workers figure** — slow" in merged
+    assert "**warm:" not in merged
+    titles = [line[3:] for line in merged.splitlines() if line.startswith("## ")]
+    assert titles == ["Targets not met", *(bench.TITLES[p] for p in bench.PARTS)]
+
+
 def test_unknown_part_is_a_usage_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mgqa", "bench", "--only", "nope", "--out", str(tmp_path / "p.md")],
                        capture_output=True, text=True, cwd=REPO, timeout=60)

@@ -123,8 +123,10 @@ def test_index_build_and_info(tmp_path, fake, monkeypatch):
     r = CliRunner().invoke(main, ["index", "info", "--index", str(tmp_path / "ix"), "--json"])
     m = json.loads(r.output)
     assert len(m["documents"]) == 7 and m["model"]["id"] == fake.model_id
+    assert m["build_id"] and m["data"] == "data-" + m["build_id"]
     r = CliRunner().invoke(main, ["index", "info", "--index", str(tmp_path / "ix")])
     assert "test/fake-bow-64 (64-d, fake encoder)" in r.output
+    assert f"build     {m['build_id']} (as /healthz reports it)" in r.output
 
 
 def test_help_mentions_every_command():
@@ -158,3 +160,20 @@ def test_text_output_shows_the_link_to_the_passage():
     cite = Citation(1, "mg", "Magnesium", None, "https://clinic.example/mg", 0, 14, link)
     out = answer_text(Answer("q", "answered", [Passage(1, "Take it daily.", 0.9, [], cite)], DISCLAIMER))
     assert f"— Magnesium · {link}\n" in out
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MGQA_RELOAD_SECONDS": "soon"}, "MGQA_RELOAD_SECONDS='soon' is not valid"),
+    ({"MGQA_WORKERS": "two"}, "MGQA_WORKERS='two' is not valid"),
+    ({"MGQA_ALLOWED_ORIGINS": "clinic.example"}, "MGQA_ALLOWED_ORIGINS: 'clinic.example' is not an origin"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_before_listening(env, message, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    r = CliRunner().invoke(main, ["serve", "--port", "1", "--workers", "2"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and message in r.output, r.output
+
+
+def test_serve_workers_must_be_at_least_one():
+    r = CliRunner().invoke(main, ["serve", "--workers", "0"])
+    assert r.exit_code == 2 and "0 is not in the range 1<=x<=64" in r.output

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -6,6 +8,7 @@ import numpy as np
 import pytest
 
 import mgqa.ingest
+from conftest import FakeEncoder
 from mgqa.chunking import ChunkParams
 from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
 from mgqa.index import FORMAT_VERSION, build_corpus, load, open_index, read_manifest
@@ -183,3 +186,52 @@ def test_rebuild_reuses_passage_spans_of_unchanged_documents(tmp_path, fake, mon
     again = build_corpus([src], tmp_path / "ix", fake)[0]
     assert chunked == ["d1"]
     assert [c for c in again.chunks if c.doc_id != "d1"] == [c for c in first.chunks if c.doc_id != "d1"]
+
+
+class Wide(FakeEncoder):
+    """The fake encoder at the real model's width, so that the index files have realistic sizes."""
+
+    dim = 384
+
+
+SHARER = """
+import sys
+import numpy as np
+from mgqa.index import load
+index = load(sys.argv[1])
+index.dense.search(np.ones((1, index.vectors.shape[1]), np.float32), 5)  # flat: reads every vector
+float(index.vectors.sum()), float(index.lexical.scores("magnesium topic").sum())
+for a in (index.lexical._data, index.lexical._indices, index.lexical._indptr):
+    float(np.asarray(a, dtype=np.float64).sum())
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_processes_serving_one_index_share_its_pages(tmp_path):
+    """The arrays are memory-mapped: two processes with the whole index resident hold it once."""
+    import psutil
+
+    words = ["magnesium", "migraine", "sleep", "cramps", "infusion", "dose", "fatigue", "stress", "calcium", "pain"]
+    rows = [{"id": f"d{i}", "title": f"Note {i}", "text": " ".join(f"{words[(i + j) % 10]} topic{i}x{j}."
+                                                                for j in range(60))} for i in range(3000)]
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    index = build_corpus([tmp_path / "docs.jsonl"], tmp_path / "ix", Wide())[0]
+    data = tmp_path / "ix" / index.manifest["data"]
+    mapped = ("vectors.npy", "dense.faiss", "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+    size = sum((data / name).stat().st_size for name in mapped)
+    assert size > 15 * 2**20
+    procs = [subprocess.Popen([sys.executable, "-c", SHARER, str(tmp_path / "ix")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            maps = [m for m in psutil.Process(p.pid).memory_maps() if Path(m.path).name in mapped
+                    and Path(m.path).parent == data]
+            rss, pss = sum(m.rss for m in maps), sum(m.pss for m in maps)
+            assert rss >= 0.95 * size  # all of it resident in each process ...
+            assert pss <= 0.55 * rss  # ... and each holds half of it: one copy in memory
+    finally:
+        for p in procs:
+            p.communicate("\n", timeout=30)

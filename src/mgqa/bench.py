@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import inspect
 import json
 import os
 import platform
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -33,7 +35,16 @@ import numpy as np
 
 from mgqa import settings
 
-PARTS = ("cold", "warm", "build", "scale", "serve")
+PARTS = ("cold", "warm", "build", "scale", "serve", "workers")
+TITLES = {  # each part's section in the report (`--only` replaces a part's rows and section by these)
+    "cold": "Cold start",
+    "warm": "Warm latency (in-process `Engine.ask`)",
+    "build": "Index build",
+    "scale": "Dense index at scale (synthetic 384-d vectors; `bench/scale.py`)",
+    "serve": "Serving (`POST /api/ask` on loopback)",
+    "workers": "Serving from several processes (`mgqa serve --workers N`)",
+}
+GAPS = "Targets not met"
 QUESTION = "What dose of magnesium did the fibromyalgia trial use?"
 MEDQUAD = settings.REPO_ROOT.parent / "shared" / "bench" / "medquad"
 SCALE_SCRIPT = settings.REPO_ROOT / "bench" / "scale.py"
@@ -110,6 +121,10 @@ def ms(seconds: float) -> str:
 
 def mb(nbytes: float) -> str:
     return f"{nbytes / 2**20:,.0f} MB"
+
+
+def kb(nbytes: float) -> str:
+    return f"{nbytes / 2**10:,.0f} KB"
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -191,7 +206,7 @@ def cold(plan: Plan) -> Section:
     a, b = median(asks), median(imports)
     encoder = _index_encoder()
     imports_top = _import_breakdown(ask)
-    sec = Section("cold", "Cold start")
+    sec = Section("cold", TITLES["cold"])
     sec.figures.append(Figure("cold", f"`python -m mgqa ask \"…\"`, whole process ({encoder} encoder)",
                               f"{a:.2f} s", f"{b:.2f} s `import sentence_transformers`", a / b,
                               "≤ 1.0 s and ≤ 0.25×", a <= 1.0 and a / b <= 0.25,
@@ -319,7 +334,7 @@ def warm(plan: Plan) -> Section:
     from mgqa.embed import get_encoder
 
     encoder = get_encoder()
-    sec = Section("warm", "Warm latency (in-process `Engine.ask`)")
+    sec = Section("warm", TITLES["warm"])
     sec.lines += [f"Query encoder: {encoder.backend}, 1 thread. Floor: `encoder.encode([question])` + one "
                   "`index.dense.search(v, 50)`, timed right after each `ask` on the same question. "
                   "Busy: the same while a `python -c \"while True: pass\"` process spins on one core.", "",
@@ -388,7 +403,7 @@ def _latency_row(name: str, engine, queries, rounds: int, lat: Latency) -> str:
 
 
 def build(plan: Plan) -> Section:
-    sec = Section("build", "Index build")
+    sec = Section("build", TITLES["build"])
     with tempfile.TemporaryDirectory(prefix="mgqa-bench-") as tmp:
         corpus = _build_corpus(plan, Path(tmp))
         rate = _build_vs_encode(plan, corpus, Path(tmp), sec)
@@ -504,7 +519,7 @@ def scale(plan: Plan) -> Section:
     """bench/scale.py's contenders at each size, plus what mgqa.ann picks."""
     from mgqa import ann
 
-    sec = Section("scale", "Dense index at scale (synthetic 384-d vectors; `bench/scale.py`)")
+    sec = Section("scale", TITLES["scale"])
     module = _scale_module()
     if module is None:
         sec.lines.append(f"Skipped: {SCALE_SCRIPT} is not there (an installed package without the repository).")
@@ -571,7 +586,7 @@ def serve(plan: Plan) -> Section:
     """Concurrent clients against POST /api/ask on loopback, against one client alone."""
     import psutil
 
-    sec = Section("serve", "Serving (`POST /api/ask` on loopback)")
+    sec = Section("serve", TITLES["serve"])
     questions = [q for q, _ in gold_queries()]
     with _server() as (url, proc):
         ps = psutil.Process(proc.pid)
@@ -672,30 +687,155 @@ async def _load(url: str, questions: list[str], clients: int, seconds: float) ->
     return out
 
 
+# ---------------------------------------------------------------- 6. several server processes
+
+
+WORKER_COUNTS = (1, 2)
+SEGMENT_SECONDS = 10.0  # each server is loaded in turns of this long, alternating
+
+
+def workers(plan: Plan) -> Section:
+    """The same load against `mgqa serve --workers 1` and `--workers 2`, both running, taking turns.
+
+    Alternating short turns (rather than one run after the other) spreads whatever else the shared
+    machine is doing over both; the CPU the rest of the machine used is reported beside each.
+    """
+    sec = Section("workers", TITLES["workers"])
+    questions = [q for q, _ in gold_queries()]
+    turns = max(1, round(plan.serve_seconds / SEGMENT_SECONDS))
+    seconds = plan.serve_seconds / turns
+    with contextlib.ExitStack() as stack:
+        servers = {n: _worker_processes(stack.enter_context(_server(workers=n)), n) for n in WORKER_COUNTS}
+        runs = {n: Turns() for n in WORKER_COUNTS}
+        for turn in range(turns):
+            for n in (WORKER_COUNTS if turn % 2 == 0 else WORKER_COUNTS[::-1]):
+                url, procs = servers[n]
+                runs[n].add(procs, functools.partial(_load_now, url, questions, plan.clients, seconds), seconds)
+        memory = {n: [_memory(p) for p in procs] for n, (_, procs) in servers.items()}
+    one, two = runs[1], runs[2]
+    sec.figures.append(Figure("workers", f"{plan.clients} clients, 2 workers: requests/s (p99 {ms(pct(two.load.ok, 99))} "
+                              f"against {ms(pct(one.load.ok, 99))})", f"{two.rps:.0f}/s", f"{one.rps:.0f}/s one worker",
+                              two.rps / one.rps, "failures = 0", one.load.failed == two.load.failed == 0,
+                              f"{one.load.failed + two.load.failed} failed; RSS per worker "
+                              f"{', '.join(mb(m['rss']) for m in memory[2])} against {mb(memory[1][0]['rss'])}; "
+                              f"server CPU {two.cpu('server'):.2f} against {one.cpu('server'):.2f} s/s "
+                              f"of {os.cpu_count()} cores"))
+    sec.lines += [f"`mgqa serve --workers 1` and `--workers 2` both running (default settings: each process computes "
+                  f"{settings.get('max_concurrency')} answers at once), default corpus, {plan.clients} clients as in "
+                  f"the serving part, loading one server at a time in alternating turns of {seconds:.0f} s "
+                  f"({turns} each), on the same {os.cpu_count()} cores as the clients. CPU in seconds per second: the "
+                  "server's processes, the clients, and everything else on the machine meanwhile (other tenants). "
+                  "Memory per worker after the runs: RSS, PSS (shared pages divided among the processes mapping "
+                  "them) and USS (pages no other process maps); \"index files\" is the part of RSS that maps the "
+                  "index's data files, read-only and shared through the page cache.", "",
+                  "| workers | seconds | requests | requests/s | p50 | p99 | failed | shed | server CPU | clients CPU "
+                  "| others' CPU | RSS per worker | PSS per worker | USS per worker | index files mapped (RSS) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+    for n, run in runs.items():
+        load, mem = run.load, memory[n]
+        sec.lines.append(f"| {n} | {run.seconds:.0f} | {load.count:,} | {run.rps:.1f} | {ms(pct(load.ok, 50))} "
+                         f"| {ms(pct(load.ok, 99))} | {load.failed} | {load.shed} | {run.cpu('server'):.2f} "
+                         f"| {run.cpu('clients'):.2f} | {run.cpu('others'):.2f} | "
+                         + " | ".join(", ".join(mb(m[k]) for m in mem) for k in ("rss", "pss", "uss"))
+                         + f" | {', '.join(kb(m['index']) for m in mem)} |")
+    busy = {n: sum(run.cpu(who) for who in run.used) for n, run in runs.items()}
+    sec.lines += ["", f"The machine was busy {busy[1]:.2f} CPU-seconds per second during the 1-worker turns and "
+                  f"{busy[2]:.2f} during the 2-worker turns, of {os.cpu_count()} cores: where that reaches the core "
+                  "count, a second worker has no CPU to work with, and only cores to spare can show what it adds."]
+    return sec
+
+
+@dataclass
+class Turns:
+    """One server's turns under load, added up: the answers and where the CPU went meanwhile."""
+
+    load: Load = field(default_factory=Load)
+    seconds: float = 0.0
+    used: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "clients": 0.0, "others": 0.0})
+
+    def add(self, procs: list, run: Callable[[], Load], seconds: float) -> None:
+        import psutil
+
+        me = psutil.Process()
+        before = (sum(_cpu(p) for p in procs), _cpu(me), _machine_cpu())
+        load = run()
+        server, clients = sum(_cpu(p) for p in procs) - before[0], _cpu(me) - before[1]
+        self.used["server"] += server
+        self.used["clients"] += clients
+        self.used["others"] += max(0.0, _machine_cpu() - before[2] - server - clients)
+        self.load.ok += load.ok
+        self.load.shed += load.shed
+        self.load.failed += load.failed
+        for k, v in load.errors.items():
+            self.load.errors[k] = self.load.errors.get(k, 0) + v
+        self.seconds += seconds
+
+    @property
+    def rps(self) -> float:
+        return self.load.count / self.seconds
+
+    def cpu(self, who: str) -> float:
+        return self.used[who] / self.seconds
+
+
+def _load_now(url: str, questions: list[str], clients: int, seconds: float) -> Load:
+    return asyncio.run(_load(url, questions, clients, seconds))
+
+
+def _machine_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _worker_processes(server: tuple[str, subprocess.Popen], n: int) -> tuple[str, list]:
+    """A server's URL and the processes that answer: the server itself, or its ``n`` spawned workers."""
+    import psutil
+
+    url, proc = server
+    parent = psutil.Process(proc.pid)
+    if n == 1:
+        return url, [parent]
+    return url, [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+
+
+def _memory(process) -> dict[str, int]:
+    index_dir = str(Path(settings.get("index_dir")).resolve())
+    full = process.memory_full_info()
+    mapped = sum(m.rss for m in process.memory_maps() if m.path.startswith(index_dir))
+    return {"rss": full.rss, "pss": full.pss, "uss": full.uss, "index": mapped}
+
+
 @contextlib.contextmanager
-def _server() -> Iterator[tuple[str, subprocess.Popen]]:
+def _server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`mgqa serve --workers N` on a free port, yielded once every worker has loaded the index."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "mgqa", "serve", "--port", str(port)], stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "mgqa", "serve", "--port", str(port), "--workers", str(workers)],
+                            stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if proc.poll() is not None:
+        loaded: set[int] = set()  # the workers whose /healthz names a build
+        for _ in range(1200):
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                health = httpx.get(url + "/healthz", timeout=1).json()
+                if health["index"]:
+                    loaded.add(health["pid"])
+            if len(loaded) >= workers or proc.poll() is not None:
                 break
             time.sleep(0.1)
         else:
-            raise RuntimeError("the server did not start within 60 s")
+            raise RuntimeError(f"the server's {workers} workers did not load the index within 120 s")
         if proc.poll() is not None:
             log.seek(0)
             raise RuntimeError(f"the server exited: {log.read().decode(errors='replace')[-1000:]}")
-        httpx.post(url + "/api/ask", json={"question": QUESTION}, timeout=120).raise_for_status()  # loads the engine
+        httpx.post(url + "/api/ask", json={"question": QUESTION}, timeout=120).raise_for_status()
         yield url, proc
     finally:
         proc.terminate()
@@ -710,7 +850,7 @@ def _server() -> Iterator[tuple[str, subprocess.Popen]]:
 # ---------------------------------------------------------------- the report
 
 RUNNERS: dict[str, Callable[[Plan], Section]] = {"cold": cold, "warm": warm, "build": build, "scale": scale,
-                                                  "serve": serve}
+                                                  "serve": serve, "workers": workers}
 
 
 def run(quick: bool, out: Path, only: list[str], plan: Plan | None = None) -> list[Section]:
@@ -723,15 +863,59 @@ def run(quick: bool, out: Path, only: list[str], plan: Plan | None = None) -> li
     plan = plan or (QUICK if quick else Plan())
     started, t0, load = datetime.datetime.now(datetime.UTC), time.perf_counter(), load_average()
     sections = []
-    for part in [p for p in ("build", "cold", "warm", "scale", "serve") if not only or p in only]:
+    for part in [p for p in ("build", "cold", "warm", "scale", "serve", "workers") if not only or p in only]:
         click.echo(f"bench: {part} …", err=True)
         sections.append(RUNNERS[part](plan))
     sections.sort(key=lambda s: PARTS.index(s.part))
     text = report(sections, quick, started, time.perf_counter() - t0, load)
     click.echo(text)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if only and out.exists():  # a part measured again goes into the full report, beside the others
+        for s in sections:
+            s.lines[:0] = [f"Measured {started:%Y-%m-%d %H:%M} UTC on its own (`mgqa bench --only {s.part}`; load "
+                           f"average at the start {load}); the other parts are from the run described at the top.", ""]
+        text = merge(out.read_text(encoding="utf-8"), report(sections, quick, started, 0.0, load), set(only))
     out.write_text(text, encoding="utf-8")
     return sections
+
+
+def merge(old: str, new: str, parts: set[str]) -> str:
+    """The report ``old`` with the summary rows, gaps and sections of ``parts`` taken from ``new``."""
+    old_head, old_blocks = _blocks(old)
+    new_head, new_blocks = _blocks(new)
+    rows = sorted([r for r in old_head if _part_of(r, "| ") not in (None, *parts)]
+                  + [r for r in new_head if _part_of(r, "| ") in parts], key=lambda r: PARTS.index(_part_of(r, "| ")))
+    head = [line for line in old_head if _part_of(line, "| ") is None]
+    at = max(i for i, line in enumerate(head) if line.startswith("|---")) + 1
+    gaps = sorted([g for g in old_blocks.get(GAPS, []) if _part_of(g, "- **") not in (None, *parts)]
+                  + [g for g in new_blocks.get(GAPS, []) if _part_of(g, "- **") in parts],
+                  key=lambda g: PARTS.index(_part_of(g, "- **")))
+    lines = head[:at] + rows + head[at:]
+    if gaps:
+        lines += ["", f"## {GAPS}", "", *gaps]
+    for part in PARTS:
+        block = (new_blocks if part in parts else old_blocks).get(TITLES[part])
+        if block:
+            lines += ["", f"## {TITLES[part]}", *block]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _blocks(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A report's lines before its first section, and each section's lines by title."""
+    head, *rest = text.rstrip().split("\n## ")
+    blocks = {}
+    for block in rest:
+        title, _, body = block.partition("\n")
+        blocks[title] = body.rstrip().split("\n")
+    return head.rstrip().split("\n"), blocks
+
+
+def _part_of(line: str, prefix: str) -> str | None:
+    """The part a summary row (``| warm | …``) or a gap line (``- **warm: …``) belongs to."""
+    if not line.startswith(prefix):
+        return None
+    word = re.split(r"[ :|*]", line[len(prefix):], maxsplit=1)[0]
+    return word if word in PARTS else None
 
 
 def report(sections: list[Section], quick: bool, started: datetime.datetime, took: float, load: str) -> str:

@@ -161,15 +161,16 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
     """Say what an index holds and how it was built."""
-    from mgqa.index import read_manifest
+    from mgqa.index import build_id, read_manifest
 
     path = Path(index_dir or settings.get("index_dir"))
     with _guard(debug):
         m = read_manifest(path)
         if as_json:
-            click.echo(json.dumps(dict(m, path=str(path)), ensure_ascii=False, indent=1))
+            click.echo(json.dumps(dict(m, build_id=build_id(m), path=str(path)), ensure_ascii=False, indent=1))
             return
-        click.echo(f"index     {path}\nformat    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
+        click.echo(f"index     {path}\nbuild     {build_id(m)} (as /healthz reports it)")
+        click.echo(f"format    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
         click.echo(f"model     {m['model']['id']} ({m['model']['dim']}-d, {m['model'].get('encoder')} encoder)")
         click.echo(f"search    {m.get('ann')} over {m.get('n_chunks')} passages; chunking {m.get('chunking')}")
         click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
@@ -199,13 +200,21 @@ def prepare(debug: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind [default: MGQA_HOST or 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [default: MGQA_PORT or 7860].")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port [default: MGQA_WORKERS or 1].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def serve(host: str | None, port: int | None, debug: bool) -> None:
-    """Serve the web chat at /, the JSON API at /api/ask, /healthz and /widget.js."""
+def serve(host: str | None, port: int | None, workers: int | None, debug: bool) -> None:
+    """Serve the web chat at /, the JSON API at /api/ask, /healthz and /widget.js.
+
+    A new build of the index (`mgqa index build --out` the served directory) is picked up within
+    MGQA_RELOAD_SECONDS (default 1 s), or at once on SIGHUP, without a restart; a build that fails
+    verification is not loaded and the log says why. With --workers N, each process reloads itself
+    and the index files are shared between them through the page cache.
+    """
     from mgqa.web import serve as run_server
 
     with _guard(debug):
-        run_server(host or settings.get("host"), port or settings.get("port"))
+        run_server(host or settings.get("host"), port or settings.get("port"), workers or settings.get("workers"))
 
 
 @main.command("eval")

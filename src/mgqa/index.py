@@ -2,12 +2,16 @@
 
 Layout of an index directory::
 
-    manifest.json        format version, model, chunking, documents (hash each), files (sha256 each)
-    data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, lexical.npz, lexical.json
+    manifest.json        build id, format version, model, chunking, documents (hash each),
+                         files (sha256 each)
+    data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary
 
 The manifest is written last and atomically (``os.replace``): a build killed at any moment
-leaves the previous manifest pointing at the previous, untouched data directory. Only FAISS,
-JSON and ``.npy`` files are read (``allow_pickle=False``); nothing is unpickled.
+leaves the previous manifest pointing at the previous, untouched data directory, and a server
+watching the directory sees either build whole, never a mix. A data directory is never changed
+after its manifest is written, so the arrays are memory-mapped read-only: processes serving the
+same build share its pages through the page cache. Only FAISS, JSON and ``.npy`` files are read
+(``allow_pickle=False``); nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from mgqa.types import Chunk, Document
 FORMAT_VERSION = 1
 EMBEDDING_TEXT_VERSION = 2  # bump when embedding_text() changes: saved vectors go stale
 MANIFEST = "manifest.json"
+DATA_PREFIX = "data-"  # + the build id: UTC time of the build and a random suffix
 
 
 @dataclass
@@ -161,7 +166,7 @@ def save(index: Index, out: Path) -> None:
     import faiss
 
     out.mkdir(parents=True, exist_ok=True)
-    data = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    data = DATA_PREFIX + f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     tmp = out / (data + ".tmp")
     tmp.mkdir()
     names = [f.name for f in fields(Chunk)]  # asdict's keys in asdict's order, without its deep copy
@@ -174,7 +179,7 @@ def save(index: Index, out: Path) -> None:
     for f in tmp.iterdir():
         _fsync(f)
     os.replace(tmp, out / data)
-    manifest = dict(index.manifest, data=data,
+    manifest = dict(index.manifest, build_id=data.removeprefix(DATA_PREFIX), data=data,
                     files={f.name: _sha256(f) for f in sorted((out / data).iterdir())})
     _atomic_write(out / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     index.manifest, index.path = manifest, out
@@ -197,7 +202,7 @@ def _fsync(path: Path) -> None:
 
 def _remove_old_data(out: Path, keep: str) -> None:
     for d in out.iterdir():
-        if d.is_dir() and d.name.startswith("data-") and d.name != keep:
+        if d.is_dir() and d.name.startswith(DATA_PREFIX) and d.name != keep:
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -230,6 +235,11 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
+def build_id(manifest: dict) -> str:
+    """The build's id: recorded since hot reload; before that, the name of its data directory."""
+    return str(manifest.get("build_id") or manifest.get("data", "").removeprefix(DATA_PREFIX))
+
+
 def load(path: Path, encoder=None, verify: bool = True) -> Index:
     """Load and check an index. Every problem raises one error whose message names the fix."""
     import faiss
@@ -252,8 +262,9 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
         _verify_files(data, manifest["files"], fix)
     try:
         chunks = [Chunk(**json.loads(line)) for line in (data / "chunks.jsonl").open(encoding="utf-8")]
-        vectors = np.load(data / "vectors.npy", allow_pickle=False)
-        dense = faiss.read_index(str(data / "dense.faiss"))
+        vectors = np.load(data / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        # Memory-mapped too (faiss >= 1.11), so that server processes share the vectors.
+        dense = faiss.read_index(str(data / "dense.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         lexical = Lexical.load(data)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
         raise IndexCorrupt(f"the index at {path} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None

@@ -182,11 +182,14 @@ class Lexical:
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
-        """Read the files ``save`` wrote (an index from before term counts were kept has none)."""
-        arrays = {a: np.load(directory / f"{a}.csc.index.npy", allow_pickle=False) for a in ARRAYS}
+        """Read the files ``save`` wrote (an index from before term counts were kept has none).
+
+        The arrays are memory-mapped: an index's files never change once written (see index.py).
+        """
+        arrays = {a: np.load(directory / f"{a}.csc.index.npy", mmap_mode="r", allow_pickle=False) for a in ARRAYS}
         vocab = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
         params = json.loads((directory / "params.index.json").read_text(encoding="utf-8"))
         if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
             raise ValueError(f"BM25 variant {params['method']!r} needs scores this reader does not add")
-        tf = np.load(directory / COUNTS, allow_pickle=False) if (directory / COUNTS).exists() else None
+        tf = np.load(directory / COUNTS, mmap_mode="r", allow_pickle=False) if (directory / COUNTS).exists() else None
         return cls(arrays, vocab, params, tf)

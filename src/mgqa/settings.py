@@ -45,6 +45,9 @@ SETTINGS: list[Setting] = [
     Setting("max_body_bytes", 16384, "Largest accepted HTTP request body, in bytes.", int),
     Setting("max_concurrency", 4, "Answers computed at once by the server; more wait.", int),
     Setting("max_queue", 64, "Requests allowed to wait; beyond that the server answers 503.", int),
+    Setting("workers", 1, "Server processes sharing the port (`mgqa serve --workers`).", int),
+    Setting("reload_seconds", 1.0, "How often the server looks for a new index build (0: only on SIGHUP).",
+            float),
     Setting("log_questions", False, "Write questions and answer status to the log (off: private).",
             _bool),
 ]

@@ -12,11 +12,13 @@ import hashlib
 import html
 import json
 import logging
+import os
 import re
 import socket
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from importlib import resources
 from typing import Literal
 
@@ -32,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mgqa import __version__, settings
 from mgqa.answer import validate
 from mgqa.errors import InvalidQuestion, MgqaError, Overloaded
+from mgqa.live import Build, LiveEngine, watching
 from mgqa.types import Answer, Triage
 
 QUEUE_WAIT_SECONDS = 5.0  # a request that gets no slot within this long is answered 503
@@ -52,25 +55,30 @@ class BodyTooLarge(MgqaError):
 
 
 class Asker:
-    """``Engine.ask`` with the engine loaded on first use and the question log applied."""
+    """``Engine.ask`` with the question log applied. By default the engine is a ``LiveEngine``:
+    the index directory's newest good build, loaded on first use and hot-reloaded."""
 
     def __init__(self, engine=None):
-        self._engine = engine
-
-    def engine(self):
-        if self._engine is None:
-            from mgqa.answer import get_engine
-
-            self._engine = get_engine()
-        return self._engine
+        self.engine = engine if engine is not None else LiveEngine()
 
     def ask(self, question: str, history: list[str] | None = None) -> Answer:
         if not all(_is_unicode(text) for text in (question, *(history or []))):
             raise InvalidQuestion("the question is not valid Unicode text (it has an unpaired surrogate)")
-        answer = self.engine().ask(question, history)
+        answer = self.engine.ask(question, history)
         if settings.get("log_questions"):
             question_log.info("status=%s question=%r", answer.status, answer.question)
         return answer
+
+    def health(self) -> dict:
+        """/healthz: the build this process answers from, without loading anything."""
+        live = self.engine if isinstance(self.engine, LiveEngine) else None
+        if live is not None:
+            build, refused = live.build, live.refused
+        else:  # a fixed engine (tests, embedding): its index, if it has one
+            build = Build.of(self.engine) if hasattr(self.engine, "index") else None
+            refused = None
+        return {"status": "ok", "pid": os.getpid(), "index": asdict(build) if build else None,
+                "refused": refused.to_dict() if refused else None}
 
 
 def _is_unicode(text: object) -> bool:
@@ -299,6 +307,31 @@ class ErrorBody(BaseModel):
     error: str = Field(description="One line saying what went wrong.")
 
 
+class BuildBody(BaseModel):
+    build_id: str = Field(description="The index build's id (UTC build time and a random suffix), "
+                                      "as `mgqa index info` shows it.")
+    documents: int
+    passages: int
+    built: str | None = Field(description="When the build was made (UTC, ISO 8601).")
+
+
+class RefusalBody(BaseModel):
+    build_id: str | None = Field(description="The build on disk that was not loaded (null: its manifest is unreadable).")
+    reason: str = Field(description="Why, in one line.")
+
+
+class HealthBody(BaseModel):
+    """What one server process is serving. Always 200 while the process runs."""
+
+    status: Literal["ok"]
+    pid: int = Field(description="The server process that answered (with --workers N, one of N).")
+    index: BuildBody | None = Field(description="The build this process answers from; null until it has "
+                                                "loaded one (the first seconds after start, or while no "
+                                                "build on disk can be loaded).")
+    refused: RefusalBody | None = Field(description="The newest build on disk, when it failed verification "
+                                                    "and was not swapped in (the previous one keeps serving).")
+
+
 ASK_REQUEST_BODY = {
     "required": True,
     "content": {"application/json": {"schema": AskRequest.model_json_schema()}},
@@ -315,12 +348,15 @@ ASK_RESPONSES: dict[int | str, dict] = {
 # ---------------------------------------------------------------- the app
 
 
-def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS) -> FastAPI:
-    """The whole server. With no ``engine``, the default one is loaded on the first question."""
+def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS, chat_upstream: str | None = None) -> FastAPI:
+    """The whole server. With no ``engine``, a ``LiveEngine`` over the `index_dir` setting: loaded
+    when the server starts (or by the first question, without a lifespan) and hot-reloaded.
+    ``chat_upstream``: the Unix socket of the worker process that runs the chat (see workers.py)."""
     origins = allowed_origins()
     asker = Asker(engine)
     gate = Gate(settings.get("max_concurrency"), settings.get("max_queue"), wait_seconds)
-    app = FastAPI(title="mgqa", version=__version__, docs_url=None, redoc_url=None,
+    lifespan = _lifespan(asker, settings.get("reload_seconds"))  # read now: a bad value is one line, not a traceback
+    app = FastAPI(title="mgqa", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Answers patients' magnesium questions with passages quoted verbatim from the "
                               "clinic's vetted documents, each with a citation, always with the disclaimer.")
     _add_error_handlers(app)
@@ -332,11 +368,30 @@ def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS) -> Fast
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=600)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(origins))
+    if chat_upstream:
+        from mgqa.workers import ChatForward
+
+        # Outermost: the chat's worker applies every policy above to what it is sent, once.
+        app.add_middleware(ChatForward, upstream=chat_upstream)
 
     from mgqa.chat import mount_chat
 
     mount_chat(app, asker)  # last: it is mounted at / and would shadow any route added after it
     return app
+
+
+def _lifespan(asker: Asker, reload_seconds: float):
+    """While serving, a live engine loads its build at once and watches for new ones."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if isinstance(asker.engine, LiveEngine):
+            async with watching(asker.engine, reload_seconds):
+                yield
+        else:
+            yield
+
+    return lifespan
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -382,10 +437,12 @@ def _add_routes(app: FastAPI, asker: Asker, gate: Gate) -> None:
             return _error(500, INTERNAL_ERROR)
         return JSONResponse(answer.to_dict())
 
-    @app.get("/healthz", summary="Liveness check")
+    @app.get("/healthz", summary="Liveness, and which index build is served", response_model=HealthBody)
     async def healthz() -> dict:
-        """``{"status": "ok"}`` while the server is up; it does not load the engine."""
-        return {"status": "ok"}
+        """200 while the process is up, with the index build it answers from (id, document and
+        passage counts, build time) and any newer build it refused. Cheap: it never loads or reads
+        the index."""
+        return asker.health()
 
     widget = _StaticFile("widget.js")
 
@@ -455,20 +512,50 @@ def docs_page(spec: dict) -> str:
 # ---------------------------------------------------------------- serving
 
 
-def serve(host: str, port: int) -> None:
-    """Run the server until interrupted (no access log: URLs and bodies stay private)."""
+def serve(host: str, port: int, workers: int = 1) -> None:
+    """Run the server until interrupted: one process, or ``workers`` sharing the socket."""
+    for setting in settings.SETTINGS:  # a bad MGQA_* value is one line here, not one per worker
+        settings.get(setting.name)
+    allowed_origins()
+    sock = _listen(host, port)
+    more = f", {workers} worker processes" if workers > 1 else ""
+    print(f"mgqa: chat on http://{host}:{port}/  (API /api/ask, docs /docs, widget /widget.js{more})", file=sys.stderr)
+    if workers > 1:
+        from mgqa.workers import run_workers
+
+        run_workers(sock, workers)
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        run_app(serve_app(), [sock])
+
+
+def serve_app(chat_upstream: str | None = None) -> FastAPI:
+    """The app as `mgqa serve` runs it, in each server process: with its log lines on stderr."""
+    configure_logging()
+    return create_app(chat_upstream=chat_upstream)
+
+
+def run_app(app, sockets: list[socket.socket]) -> bool:
+    """Serve ``app`` on ``sockets`` until SIGINT/SIGTERM (no access log: URLs and bodies stay
+    private); False if the server could not start."""
     import uvicorn
 
-    if settings.get("log_questions"):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-        question_log.addHandler(handler)
-        question_log.setLevel(logging.INFO)
-    config = uvicorn.Config(create_app(), log_level="warning", access_log=False, server_header=False)
-    sock = _listen(host, port)
-    print(f"mgqa: chat on http://{host}:{port}/  (API /api/ask, docs /docs, widget /widget.js)", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, server_header=False))
+    server.run(sockets=sockets)
+    return server.started
+
+
+def configure_logging() -> None:
+    """mgqa's own lines on stderr: index reloads, internal errors (type and stack, never the
+    question) and, only when MGQA_LOG_QUESTIONS is on, questions (``Asker`` decides that)."""
+    logger = logging.getLogger("mgqa")
+    if any(getattr(h, "mgqa", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.mgqa = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s mgqa[%(process)d] %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _listen(host: str, port: int) -> socket.socket:
