@@ -12,7 +12,7 @@ Validation is by writer: the writers are split into three groups, and each group
 scored by a model trained only on the other two, so every figure is on wording the model never
 saw. Those out-of-fold scores, computed by the runtime's own numpy code, choose the operating
 threshold recall-first; the model is then retrained on every writer and written to
-``src/mgqa/data/triage_model.json`` + ``triage_weights.npz`` (sha256 in the JSON). The whole
+``src/mgqa/data/triage_model.json`` + ``triage.onnx`` (int8 weights; sha256 in the JSON). The whole
 run is logged to ``bench/triage/train.log``. Training is never part of `make test`.
 """
 
@@ -36,7 +36,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mgqa.embed import MAX_TOKENS, SHARED_LAYERS, model_path  # noqa: E402
-from mgqa.triage import BENIGN, LAYER_PARTS, TriageModel, load_rules, match_rules  # noqa: E402
+from mgqa.triage import BENIGN, TriageModel, load_rules, match_rules  # noqa: E402
 
 DATA = ROOT / "src" / "mgqa" / "data"
 TARGET_RECALL = 0.99  # recall first: the operating threshold is the highest that keeps this recall
@@ -87,8 +87,8 @@ def shared_states(texts: list[str]) -> list[np.ndarray]:
 
 
 def torch_model(n_classes: int):
-    """The top layers, initialised from the bundled weights, with a fresh head; the maths match
-    ``mgqa.triage.TriageModel`` exactly (tanh GELU, LayerNorm eps 1e-12)."""
+    """The top layers, initialised from the bundled weights, with a fresh head over the pooled
+    mean, max and first-token states (GELU in its tanh form, LayerNorm eps 1e-12)."""
     import torch
     from safetensors.numpy import load_file
 
@@ -186,20 +186,31 @@ def _padded(states: list[np.ndarray], idx: list[int]):
 
 
 def export(net, classes: list[str]) -> TriageModel:
-    """The torch weights as the runtime's arrays (Linear weights transposed to in x out), rounded
-    to float16 as they are stored: validation scores this very model."""
-    half = lambda t: t.detach().numpy().astype(np.float16).astype(np.float32)  # noqa: E731
-    layers = []
-    for layer in net.layers:
-        arrays = {}
-        for part in LAYER_PARTS:
-            module = getattr(layer, part)
-            w = module.weight
-            arrays[f"{part}.w"] = half(w.T if w.dim() == 2 else w)
-            arrays[f"{part}.b"] = half(module.bias)
-        layers.append(arrays)
-    head = (half(net.head.weight.T), half(net.head.bias))
-    return TriageModel(classes=classes, layers=layers, head=head, threshold=0.5)
+    """The trained top as the runtime's model: an ONNX graph from shared token states (one
+    message, no padding) to class probabilities, its weights quantized to int8. Validation scores
+    this very graph, so its figures are the runtime's."""
+    import tempfile
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self, top):
+            super().__init__()
+            self.top = top
+
+        def forward(self, states):
+            return self.top(states, torch.ones(states.shape[:2], dtype=torch.bool)).softmax(1)
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain, small = Path(tmp) / "top.onnx", Path(tmp) / "top.int8.onnx"
+        torch.onnx.export(Probabilities(net).eval(), (torch.zeros(1, 8, 384),), str(plain), input_names=["states"],
+                          output_names=["probabilities"], dynamic_axes={"states": {1: "tokens"}},
+                          opset_version=17, dynamo=False)
+        quantize_dynamic(str(plain), str(small), weight_type=QuantType.QInt8)
+        return TriageModel(small.read_bytes(), classes, threshold=0.5)
 
 
 # ------------------------------------------------------------------ validation
