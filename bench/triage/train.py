@@ -6,7 +6,9 @@ The classifier is MiniLM's own top layers, fine-tuned: the question goes once th
 encoder's lower layers (shared with retrieval), then through the retrieval model's top layers
 (the question's vector) *and* through fine-tuned copies of them that end in a softmax over the
 red-flag categories and "benign". Only those copies and the head are trained here, from the
-bundled weights, on ``bench/triage/bank.jsonl`` (q, kind, category, writer).
+bundled weights, on ``bench/triage/bank.jsonl`` (q, kind, category, writer), plus the bank's
+messages joined in pairs within each writer (``augment``: an emergency told alongside an ordinary
+question is still an emergency). ``CANDIDATES.md`` lists the alternatives measured.
 
 Validation is by writer: the writers are split into three groups, and each group's messages are
 scored by a model trained only on the other two, so every figure is on wording the model never
@@ -57,6 +59,30 @@ def read_bank(path: Path) -> list[dict]:
         if missing or r["kind"] not in ("emergency", "benign"):
             raise SystemExit(f"{path}:{i}: needs q, kind (emergency|benign), category, writer")
     return rows
+
+
+# Benign kinds that read as an ordinary question, to join to an emergency in augmentation.
+ASIDES = ("everyday", "risk_question", "pregnancy_ok", "mild_symptom")
+
+
+def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
+    """Patients mix an emergency with an ordinary question ("my dad's gone grey and sweaty...
+    what dose should he take?"). Each emergency is joined, before or after, to an ordinary
+    question by the same writer (still that emergency), and each benign message to another
+    benign one (still benign), so that mixing and length alone say nothing. Pairs stay within
+    one writer, so validation by writer never sees a held-out writer's words in training."""
+    rng = random.Random(seed)
+    out = []
+    for w in sorted({r["writer"] for r in rows}):
+        mine = [r for r in rows if r["writer"] == w]
+        asides = [r for r in mine if r["kind"] == "benign" and r["category"] in ASIDES]
+        benign = [r for r in mine if r["kind"] == "benign"]
+        for r in mine:
+            other = rng.choice(asides if r["kind"] == "emergency" else benign)
+            if other is not r:
+                first, second = (r, other) if rng.random() < 0.5 else (other, r)
+                out.append({**r, "q": f"{first['q']} {second['q']}"})
+    return out
 
 
 def label(row: dict) -> str:
@@ -243,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bank", type=Path, default=HERE / "bank.jsonl")
     ap.add_argument("--log", type=Path, default=HERE / "train.log")
     ap.add_argument("--no-write", action="store_true", help="validate only; leave the shipped model alone")
+    ap.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="train on the bank's messages only, not also on joined pairs (see augment)")
     args = ap.parse_args(argv)
     import torch
 
@@ -265,16 +293,26 @@ def main(argv: list[str] | None = None) -> int:
         f"head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "
         f"max {MAX_TOKENS} tokens")
     states = shared_states([r["q"] for r in rows])
+    pairs = augment(rows)
+    pair_states = shared_states([r["q"] for r in pairs])
+    say(f"joined pairs: {len(pairs)} ({'trained on and ' if args.augment else ''}scored as a second check)")
 
     say(f"\n## validation by writer group (held out: {', '.join('+'.join(sorted(g)) for g in GROUPS)})")
-    scores = np.zeros(len(rows))
+    scores, pair_scores = np.zeros(len(rows)), np.zeros(len(pairs))
     for group in GROUPS:
         train_idx = [i for i, r in enumerate(rows) if r["writer"] not in group]
-        say(f"fold: training on {len(train_idx)} messages, holding out {'+'.join(sorted(group))}")
-        model = train([states[i] for i in train_idx], [labels[i] for i in train_idx], classes, say)
+        xs, ys = [states[i] for i in train_idx], [labels[i] for i in train_idx]
+        if args.augment:
+            keep = [j for j, r in enumerate(pairs) if r["writer"] not in group]
+            xs, ys = xs + [pair_states[j] for j in keep], ys + [label(pairs[j]) for j in keep]
+        say(f"fold: training on {len(xs)} messages, holding out {'+'.join(sorted(group))}")
+        model = train(xs, ys, classes, say)
         for i, r in enumerate(rows):
             if r["writer"] in group:
                 scores[i] = model.emergency_probability(states[i])
+        for j, r in enumerate(pairs):
+            if r["writer"] in group:
+                pair_scores[j] = model.emergency_probability(pair_states[j])
     rules = load_rules()
     by_rule = np.array([match_rules(rules, r["q"]) is not None for r in rows])
     t = operating_threshold(scores, is_em)
@@ -284,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     say(f"model alone: recall {s_model['recall']:.3f}, false alarms {s_model['false_alarms']:.3f}")
     say(f"with the rule floor: recall {s_both['recall']:.3f}, false alarms {s_both['false_alarms']:.3f} "
         f"(rules alone: recall {by_rule[is_em].mean():.3f}, false alarms {by_rule[~is_em].mean():.3f})")
+    pair_em = np.array([r["kind"] == "emergency" for r in pairs])
+    s_pairs = summary(pair_scores >= t, pair_em)
+    say(f"held-out joined pairs at that threshold, model alone: recall {s_pairs['recall']:.3f}, "
+        f"false alarms {s_pairs['false_alarms']:.3f}")
     say("\n### per category, out of fold, model + rules (flagged / messages)")
     for (kind, cat), (f, n) in per_group(rows, flagged, "category").items():
         say(f"- {kind} {cat}: {f}/{n} = {f / n:.2f}")
@@ -304,12 +346,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_write:
         say("\n## final model, trained on every writer")
-        final = train(states, labels, classes, say).with_threshold(t)
+        xs, ys = states, labels
+        if args.augment:
+            xs, ys = xs + pair_states, ys + [label(r) for r in pairs]
+        final = train(xs, ys, classes, say).with_threshold(t)
         meta = final.save(DATA, recipe={
             "bank": _shown(args.bank), "bank_sha256": hashlib.sha256(args.bank.read_bytes()).hexdigest(),
-            "messages": len(rows), "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
+            "messages": len(rows), "augment": args.augment, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
             "validation": {"method": "by writer group", "groups": [sorted(g) for g in GROUPS],
-                           "target_recall": TARGET_RECALL, "model_alone": s_model, "with_rules": s_both},
+                           "target_recall": TARGET_RECALL, "model_alone": s_model, "with_rules": s_both,
+                           "joined_pairs": s_pairs},
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
         say(f"wrote {_shown(DATA / 'triage_model.json')} (weights sha256 {meta['weights_sha256'][:16]}…)")
     args.log.write_text(log.getvalue(), encoding="utf-8")
