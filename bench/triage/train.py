@@ -42,7 +42,7 @@ from mgqa.triage import BENIGN, TriageModel, load_rules, match_rules  # noqa: E4
 
 DATA = ROOT / "src" / "mgqa" / "data"
 TARGET_RECALL = 0.99  # recall first: the operating threshold is the highest that keeps this recall
-GROUPS = [{"w1", "w4", "w7"}, {"w2", "w5", "w8"}, {"w3", "w6", "w9"}]  # writers held out together
+GROUPS = [{"w1", "w4", "w7", "w10"}, {"w2", "w5", "w8", "w11"}, {"w3", "w6", "w9", "w12"}]  # held out together
 EPOCHS, BATCH, LR, HEAD_LR, WARMUP = 4, 16, 1e-4, 1e-3, 30
 SEED = 0
 
