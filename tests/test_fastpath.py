@@ -21,10 +21,14 @@ SCORE_TOLERANCE = 0.01  # rounding both to 2 decimals would flip on a 0.445 boun
 
 
 def assert_same(fast: dict, reference: dict) -> None:
-    """Everything the answer contract holds is identical, but scores, which agree within a tolerance."""
+    """Everything the answer contract holds is identical, but scores (the passages' and the triage
+    model's probability), which agree within a tolerance."""
     scores = [(f["score"], r["score"]) for f, r in zip(fast["passages"], reference["passages"], strict=False)]
-    unscored = [{k: v for k, v in a.items() if k != "passages"} | {"passages": [
-        {k: v for k, v in p.items() if k != "score"} for p in a["passages"]]} for a in (fast, reference)]
+    if fast["triage"] and reference["triage"]:
+        scores.append((fast["triage"]["score"], reference["triage"]["score"]))
+    unscored = [{k: v for k, v in a.items() if k not in ("passages", "triage")} | {"passages": [
+        {k: v for k, v in p.items() if k != "score"} for p in a["passages"]]}
+        | {"triage": a["triage"] and {k: v for k, v in a["triage"].items() if k != "score"}} for a in (fast, reference)]
     assert unscored[0] == unscored[1], fast["question"]
     assert all(abs(f - r) <= SCORE_TOLERANCE for f, r in scores), (fast["question"], scores)
 

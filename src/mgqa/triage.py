@@ -1,4 +1,4 @@
-"""Emergency triage: a learned classifier over the question's vector, with auditable rules as a floor.
+"""Emergency triage: a learned classifier over the encoder's token states, with auditable rules as a floor.
 
 Either one raising the alarm gives the fixed emergency notice, and the answer says which did it
 (``Triage(category, by, score)``). Both are data, not code:
@@ -162,7 +162,7 @@ def load_model(directory: Path | None = None) -> TriageModel:
 
 
 class Triager:
-    """Rules first (cheap, no encoding), then the classifier on the question's own vector."""
+    """Rules first (cheap, no encoding), then the classifier on the question's token states."""
 
     def __init__(self, rules: list[Rule], model: TriageModel | None):
         self.rules = rules
