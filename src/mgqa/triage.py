@@ -173,10 +173,14 @@ class Triager:
         """The shipped rules and model. The model reads only its own encoder's vectors: with any
         other encoder (the tests' fake one) only the rules run, and the log says so."""
         rules = load_rules()
+        if not hasattr(encoder, "encode_tokens"):  # no token states to read: nothing to load
+            log.warning("triage model skipped: encoder %s gives no token states; only the rules run",
+                        getattr(encoder, "model_id", None))
+            return cls(rules, None)
         model = load_model()
-        if model.encoder_id != getattr(encoder, "model_id", None) or not hasattr(encoder, "encode_tokens"):
-            log.warning("triage model skipped: it reads %s vectors, not %s; only the rules run",
-                        model.encoder_id, getattr(encoder, "model_id", None))
+        if model.encoder_id != encoder.model_id:
+            log.warning("triage model skipped: it reads %s states, not %s; only the rules run",
+                        model.encoder_id, encoder.model_id)
             model = None
         return cls(rules, model)
 
