@@ -18,6 +18,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOCAL = "127.0.0.1"
 
 
+def browser_marks() -> list:
+    """The marks every browser test module carries: the tier, and a skip where Chromium is missing."""
+    import pytest
+
+    return [
+        pytest.mark.browser,
+        pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (`make browser-deps` installs it)"),
+        # Gradio's queue statistics use pandas options that pandas 3 deprecates; not ours to fix.
+        pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+        pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+    ]
+
+
 def bound_socket() -> socket.socket:
     """A listening-ready socket on a free local port (no race between choosing and binding)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

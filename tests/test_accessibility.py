@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from browser_util import CHROMIUM, bound_socket, expect, static_server, uvicorn_server
+from browser_util import bound_socket, browser_marks, expect, static_server, uvicorn_server
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (`make browser-deps` installs it)"),
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = browser_marks()
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_DIR = REPO / "docs"

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from browser_util import CHROMIUM, bound_socket, expect, static_server, uvicorn_server
+from browser_util import bound_socket, browser_marks, expect, static_server, uvicorn_server
 from mgqa.texts import DISCLAIMER
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (`make browser-deps` installs it)"),
-    # Gradio's queue statistics use pandas options that pandas 3 deprecates; not ours to fix.
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = browser_marks()
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_DIR = REPO / "docs"

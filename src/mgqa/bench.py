@@ -653,6 +653,14 @@ class Load:
     def count(self) -> int:
         return len(self.ok) + self.shed + self.failed
 
+    def add(self, other: Load) -> None:
+        """Count ``other``'s requests in with these."""
+        self.ok += other.ok
+        self.shed += other.shed
+        self.failed += other.failed
+        for k, v in other.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+
     def row(self, clients: int, seconds: float, rss: str) -> str:
         return (f"| {clients} | {seconds:.0f} | {self.count:,} | {self.count / seconds:.1f} | {ms(pct(self.ok, 50))} "
                 f"| {ms(pct(self.ok, 99))} | {len(self.ok):,} | {self.shed} | {self.failed} | {rss} |")
@@ -762,11 +770,7 @@ class Turns:
         self.used["server"] += server
         self.used["clients"] += clients
         self.used["others"] += max(0.0, _machine_cpu() - before[2] - server - clients)
-        self.load.ok += load.ok
-        self.load.shed += load.shed
-        self.load.failed += load.failed
-        for k, v in load.errors.items():
-            self.load.errors[k] = self.load.errors.get(k, 0) + v
+        self.load.add(load)
         self.seconds += seconds
 
     @property

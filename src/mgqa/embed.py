@@ -28,6 +28,9 @@ MAX_TOKENS = 256  # the model's max_seq_length; longer input is truncated
 # layers; the ONNX export returns them beside the last layer's, so one run serves both.
 SHARED_LAYERS = 4
 
+# sha256 of model.safetensors as published at huggingface.co/sentence-transformers/all-MiniLM-L6-v2
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
 
 class TokenStates(NamedTuple):
     """One text's token states, (n_tokens, dim) each, padding removed: after the shared lower
@@ -35,8 +38,6 @@ class TokenStates(NamedTuple):
 
     shared: np.ndarray
     last: np.ndarray
-# sha256 of model.safetensors as published at huggingface.co/sentence-transformers/all-MiniLM-L6-v2
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
 class Encoder(Protocol):

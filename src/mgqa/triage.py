@@ -109,12 +109,12 @@ class TriageModel:
         return self._session.run(None, {"states": x})[0][0]
 
     def emergency_probability(self, states: np.ndarray) -> float:
-        return float(1 - self.probabilities(states)[self.classes.index(BENIGN)])
+        return _alarm(self.probabilities(states), self.classes)
 
     def classify(self, states: np.ndarray) -> Triage | None:
         """A ``Triage`` by "model" when the emergency probability clears the threshold."""
         p = self.probabilities(states)
-        alarm = float(1 - p[self.classes.index(BENIGN)])
+        alarm = _alarm(p, self.classes)
         if alarm < self.threshold:
             return None
         category = max((c for c in self.classes if c != BENIGN), key=lambda c: p[self.classes.index(c)])
@@ -134,6 +134,11 @@ class TriageModel:
                 "recipe": recipe}
         (directory / MODEL_JSON).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         return meta
+
+
+def _alarm(p: np.ndarray, classes: list[str]) -> float:
+    """The probability of any emergency: everything but "benign"."""
+    return float(1 - p[classes.index(BENIGN)])
 
 
 def load_model(directory: Path | None = None) -> TriageModel:
