@@ -60,3 +60,9 @@ class EvalInputError(MgqaError):
     malformed, or a gold answer that is not verbatim in the indexed documents."""
 
     exit_code = 2
+
+
+class SynonymsError(MgqaError):
+    """A synonyms file that cannot be used: unreadable, not UTF-8, or a malformed line (named)."""
+
+    exit_code = 2
