@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,10 @@ OLD, NEW = "100 milligrams of a slow-release", "250 milligrams of a slow-release
 
 
 def write_documents(folder: Path, dose: str = OLD) -> Path:
-    """The default documents as the clinic's own JSONL file; ``dose`` edits one of them."""
+    """The default documents as the clinic's own JSONL file, with their vocabulary beside them
+    (synonyms.txt); ``dose`` edits one of them."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "synonyms.txt").write_bytes((resources.files("mgqa") / "corpus" / "synonyms.txt").read_bytes())
     path = folder / "documents.jsonl"
     rows = [{"id": d.id, "title": d.title, "text": d.text.replace(OLD, dose), "source": d.source}
             for d in default_documents()]

@@ -6,9 +6,10 @@ import pytest
 
 from mgqa.chunking import chunk_documents
 from mgqa.evaluate import load_gold
+from mgqa.index import corpus_synonyms
 from mgqa.ingest import default_documents
 from mgqa.lexical import STOPWORDS, TOKEN_PATTERN, Lexical
-from mgqa.normalize import expand, fold
+from mgqa.normalize import fold
 
 QUESTIONS = [g["question"] for g in load_gold()] + [
     "", "the and of", "L-threonate 5.7% 948 participants", "Magnesium’s—IV drip", "😀 émigré naïve", "x y z 1 2",
@@ -23,7 +24,7 @@ def texts():
 @pytest.fixture(scope="module")
 def saved(texts, tmp_path_factory):
     path = tmp_path_factory.mktemp("lexical")
-    Lexical.build(texts).save(path)
+    Lexical.build(texts, synonyms=corpus_synonyms([])).save(path)  # the default corpus's vocabulary
     return path
 
 
@@ -44,7 +45,7 @@ def test_scores_are_bm25s_scores_bit_for_bit(saved):
     lex = Lexical.load(saved)
     ref = bm25s.BM25.load(str(saved), allow_pickle=False, show_progress=False)  # reads our files
     for q in QUESTIONS:
-        tokens = bm25s.tokenize([expand(q)], token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=lex._stem,
+        tokens = bm25s.tokenize([lex.synonyms.expand(q)], token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=lex._stem,
                                 return_ids=False, show_progress=False)[0]
         known = [t for t in tokens if t in ref.vocab_dict]
         want = ref.get_scores(known) if known else np.zeros(ref.scores["num_docs"], np.float32)
@@ -78,7 +79,7 @@ def test_build_scores_as_bm25s_tokenize_and_index(texts, saved):
     stem = Lexical.load(saved)._stem
     ref.index(bm25s.tokenize([fold(t) for t in corpus], token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=stem,
                              show_progress=False), show_progress=False)
-    ours = Lexical.build(corpus)
+    ours = Lexical.build(corpus, synonyms=corpus_synonyms([]))
     assert ours._vocab.keys() == ref.vocab_dict.keys() and ours._n == ref.scores["num_docs"]
     for term, tid in ref.vocab_dict.items():  # every column of the score matrix, bit for bit
         if term:
@@ -87,7 +88,7 @@ def test_build_scores_as_bm25s_tokenize_and_index(texts, saved):
             assert np.array_equal(ours._data[a[0]:a[1]], ref.scores["data"][b[0]:b[1]]), term
     assert ours._data.dtype == ref.scores["data"].dtype and ours._indices.dtype == ref.scores["indices"].dtype
     for q in QUESTIONS:
-        tokens = [t for t in ours._tokens(expand(q)) if t in ref.vocab_dict]
+        tokens = [t for t in ours._tokens(ours.synonyms.expand(q)) if t in ref.vocab_dict]
         want = ref.get_scores(tokens) if tokens else np.zeros(len(corpus), np.float32)
         assert np.array_equal(ours.scores(q), want), q
 

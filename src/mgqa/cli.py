@@ -129,13 +129,17 @@ def index() -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the index [default: the index directory].")
 @click.option("--encoder", type=click.Choice(["auto", "onnx", "torch"]), default=None,
               help="Encoder for passages [default: MGQA_ENCODER or auto].")
+@click.option("--synonyms", "synonyms", type=click.Path(dir_okay=False, path_type=Path),
+              help="Synonyms file (Solr format) [default: synonyms.txt in the documents' folder].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, debug: bool) -> None:
+def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, synonyms: Path | None,
+                debug: bool) -> None:
     """Build an index from PATHS (folders or .md/.txt/.html/.jsonl files).
 
     With no PATHS, rebuild the default index from the packaged clinic documents.
     Unreadable files are reported and skipped. The previous index stays usable until the new
-    one is complete.
+    one is complete. The vocabulary of the first path's folder (its synonyms.txt, or --synonyms)
+    is copied into the index; a bad line in it stops the build.
     """
     from tqdm import tqdm
 
@@ -146,13 +150,14 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
     with _guard(debug):
         enc = get_encoder(encoder, threads=0)
         bar = tqdm(unit="passage", desc="embedding", file=sys.stderr, disable=None)
-        index, skipped = build_corpus(list(paths), out, enc, progress=bar.update, on_total=lambda n: setattr(bar, "total", n))
+        index, skipped = build_corpus(list(paths), out, enc, progress=bar.update,
+                                      on_total=lambda n: setattr(bar, "total", n), synonyms=synonyms)
         bar.close()
         for line in skipped:
             click.echo(line, err=True)
         m = index.manifest
         click.echo(f"indexed {len(m['documents'])} documents as {m['n_chunks']} passages into {out}"
-                   + (f" ({len(skipped)} skipped)" if skipped else ""))
+                   + (f" ({len(skipped)} skipped)" if skipped else "") + f"; synonyms: {_synonyms_line(m)}")
 
 
 @index.command("info")
@@ -167,17 +172,27 @@ def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
     with _guard(debug):
         m = read_manifest(path)
         if as_json:
-            click.echo(json.dumps(dict(m, build_id=build_id(m), path=str(path)), ensure_ascii=False, indent=1))
+            click.echo(json.dumps(dict(m, build_id=build_id(m), path=str(path), synonyms=m.get("synonyms")),
+                                  ensure_ascii=False, indent=1))
             return
         click.echo(f"index     {path}\nbuild     {build_id(m)} (as /healthz reports it)")
         click.echo(f"format    {m['format_version']} (mgqa {m.get('mgqa_version')}, built {m.get('created')})")
         click.echo(f"model     {m['model']['id']} ({m['model']['dim']}-d, {m['model'].get('encoder')} encoder)")
         click.echo(f"search    {m.get('ann')} over {m.get('n_chunks')} passages; chunking {m.get('chunking')}")
         click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
+        click.echo(f"synonyms  {_synonyms_line(m)}")
         for d in m["documents"][:50]:
             click.echo(f"  {d['id']}: {d['title']} ({d.get('chunks')} passages)")
         if len(m["documents"]) > 50:
             click.echo(f"  … and {len(m['documents']) - 50} more")
+
+
+def _synonyms_line(manifest: dict) -> str:
+    """"<origin>, 30 entries (sha256 1a2b3c4d5e6f)", or "none" for an index built without any."""
+    s = manifest.get("synonyms")
+    if not s:
+        return "none"
+    return f"{s['origin']}, {s['entries']} entries (sha256 {s['sha256'][:12]})"
 
 
 @main.command("settings")

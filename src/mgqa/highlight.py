@@ -6,11 +6,11 @@ the corpus (BM25's IDF), so "100 milligrams" outweighs "magnesium", which every 
 
 from __future__ import annotations
 
-from mgqa.normalize import asked_types, expand, gives_asked_type
+from mgqa.normalize import asked_types, gives_asked_type
 from mgqa.sentences import sentence_spans
 
 KEEP_RATIO = 0.7  # other sentences scoring at least this share of the best are highlighted too
-EXPANSION_WEIGHT = 0.5  # the documents' terms added for a patient's words count half
+EXPANSION_WEIGHT = 0.5  # terms the corpus's synonyms add for a patient's words count half
 
 
 def answer_type_bonus(question: str, sentence: str, weights: dict[str, float]) -> float:
@@ -25,7 +25,7 @@ def question_weights(lexical, question: str) -> dict[str, float]:
     """Stemmed question term -> weight. Words the patient typed count fully."""
     own = set(lexical.terms(question))
     weights = {t: lexical.idf(t) for t in own}
-    for t in set(lexical.terms(expand(question))) - own:
+    for t in set(lexical.terms(lexical.synonyms.expand(question))) - own:
         weights[t] = EXPANSION_WEIGHT * lexical.idf(t)
     return weights
 

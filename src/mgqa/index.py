@@ -3,8 +3,9 @@
 Layout of an index directory::
 
     manifest.json        build id, format version, model, chunking, documents (hash each),
-                         files (sha256 each)
-    data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary
+                         synonyms (origin, sha256, entries), files (sha256 each)
+    data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary,
+                         synonyms.txt (a copy of the corpus's vocabulary, when it has one)
 
 The manifest is written last and atomically (``os.replace``): a build killed at any moment
 leaves the previous manifest pointing at the previous, untouched data directory, and a server
@@ -33,6 +34,7 @@ from mgqa import __version__
 from mgqa.chunking import ChunkParams, chunk_document
 from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
 from mgqa.ingest import content_hash
+from mgqa.synonyms import NONE, Synonyms, beside
 from mgqa.types import Chunk, Document
 
 FORMAT_VERSION = 1
@@ -61,8 +63,9 @@ class Index:
 def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams = ChunkParams(),
           sources: list[dict] | None = None, build_command: str = "mgqa index build",
           progress: Callable[[int], None] | None = None, corpus: str = "documents",
-          on_total: Callable[[int], None] | None = None) -> Index:
-    """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given.
+          on_total: Callable[[int], None] | None = None, synonyms: Synonyms = NONE) -> Index:
+    """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given. ``synonyms``
+    expand questions for this corpus, and are saved with it.
 
     Documents whose content hash is unchanged since the index already at ``out`` was built keep
     their vectors, so a rebuild after one edit re-embeds only that document. ``on_total`` hears
@@ -81,7 +84,8 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     vectors = _embed(texts, encoder, old_rows, previous, progress)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
-    lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows)
+    manifest["synonyms"] = synonyms.record()
+    lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows, synonyms)
     # Rows not carried over from the previous index: new or changed passages, and removed ones.
     changed = int((old_rows < 0).sum()) + (len(previous.vectors) - int((old_rows >= 0).sum()) if previous else 0)
     centroids = previous.centroids() if previous and keep_training(previous.training, len(chunks), changed) else None
@@ -428,13 +432,18 @@ DEFAULT_CORPUS = "default"
 
 def build_corpus(paths: list[Path], out: Path, encoder,
                  progress: Callable[[int], None] | None = None,
-                 on_total: Callable[[int], None] | None = None) -> tuple[Index, list[str]]:
+                 on_total: Callable[[int], None] | None = None,
+                 synonyms: Path | None = None) -> tuple[Index, list[str]]:
     """Build from the clinic's files (or, with no paths, the packaged default corpus).
 
+    The corpus's synonyms are ``synonyms`` when given, else the ``synonyms.txt`` beside the
+    documents (the packaged one for the default corpus), else none. They are parsed before
+    anything is read or written, so a bad line leaves the index at ``out`` untouched.
     Returns the index and the lines about skipped files.
     """
     from mgqa.ingest import default_documents, read_paths
 
+    vocabulary = corpus_synonyms(paths, synonyms)
     if paths:
         report = read_paths(paths)
         if not report.documents:
@@ -442,14 +451,33 @@ def build_corpus(paths: list[Path], out: Path, encoder,
 
             raise IngestError("no readable documents: " + "; ".join(report.skipped[:5]))
         docs, skipped = report.documents, report.skipped
-        sources = source_records([f for f in report.files if f.exists()])
+        # The synonyms file is a source too: editing it makes the index stale, like a document.
+        vocab_file = synonyms or beside(paths)
+        sources = source_records([f for f in [*report.files, vocab_file] if f is not None and f.is_file()])
         command = "mgqa index build " + " ".join(str(p) for p in paths)
         corpus = "files"
     else:
         docs, skipped, sources, command, corpus = default_documents(), [], [], "mgqa index build", DEFAULT_CORPUS
     index = build(docs, encoder, out, sources=sources, build_command=command,
-                  progress=progress, corpus=corpus, on_total=on_total)
+                  progress=progress, corpus=corpus, on_total=on_total, synonyms=vocabulary)
     return index, skipped
+
+
+def corpus_synonyms(paths: list[Path], override: Path | None = None) -> Synonyms:
+    """The synonyms a build from ``paths`` uses: ``override``, the file beside the documents, or
+    for the default corpus (no paths) the packaged one."""
+    from importlib import resources
+
+    from mgqa.synonyms import FILE_NAME, decode, parse, read
+
+    if override is not None:
+        return read(override)
+    if paths:
+        found = beside(paths)
+        return read(found) if found else NONE
+    packaged = (resources.files("mgqa") / "corpus" / FILE_NAME).read_bytes()
+    origin = f"mgqa/corpus/{FILE_NAME} (packaged)"
+    return parse(decode(packaged, origin), origin, hashlib.sha256(packaged).hexdigest())
 
 
 def open_index(index_dir: str | Path | None, encoder) -> Index:

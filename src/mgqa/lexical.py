@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mgqa.normalize import expand, fold
+from mgqa.normalize import fold
+from mgqa.synonyms import FILE_NAME, NONE, Synonyms, read
 
 # Numbers and single letters matter here ("5.7", "1 gram", "l-threonate"), so unlike bm25s's
 # default pattern this keeps one-character tokens and splits nothing inside decimals.
@@ -84,20 +85,23 @@ class Lexical:
     """Precomputed BM25 scores (term x passage, sparse) and the term vocabulary.
 
     ``counts`` (optional) holds the term frequency behind each score, so that a rebuild can
-    reuse the passages it already tokenised (``build(..., previous=...)``).
+    reuse the passages it already tokenised (``build(..., previous=...)``). ``synonyms`` are the
+    corpus's own vocabulary, which questions are expanded with.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], vocab: dict[str, int], params: dict,
-                 counts: np.ndarray | None = None):
+                 counts: np.ndarray | None = None, synonyms: Synonyms = NONE):
         self._data, self._indices, self._indptr = (arrays[a] for a in ARRAYS)
         self._vocab = vocab
         self._params = params
         self._n = int(params["num_docs"])
         self._counts = counts
         self._stem = _stemmer()
+        self.synonyms = synonyms
 
     @classmethod
-    def build(cls, texts: list[str], previous: Lexical | None = None, old_rows: np.ndarray | None = None) -> Lexical:
+    def build(cls, texts: list[str], previous: Lexical | None = None, old_rows: np.ndarray | None = None,
+              synonyms: Synonyms = NONE) -> Lexical:
         """Index ``texts`` with the same tokens as bm25s.tokenize and the same scores as bm25s.BM25.
 
         Where ``old_rows[i] >= 0``, ``texts[i]`` is that row of ``previous`` unchanged: its term
@@ -122,7 +126,7 @@ class Lexical:
         vocab[""] = len(vocab)  # bm25s's "empty token", kept so that bm25s reads the files alike
         params = {"k1": K1, "b": B, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
                   "int_dtype": "int32", "num_docs": n, "version": BM25S_FORMAT, "backend": "numpy"}
-        return cls(arrays, vocab, params, tf.astype(np.int32))
+        return cls(arrays, vocab, params, tf.astype(np.int32), synonyms)
 
     def _reused_counts(self, old_rows: np.ndarray, vocab: dict[str, int]
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,12 +162,13 @@ class Lexical:
         return float(np.log(1 + (self._n - df + 0.5) / (df + 0.5)))
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every chunk for the expanded question (zeros if no term matches).
+        """BM25 score of every chunk for the question expanded with the corpus's synonyms (zeros if
+        no term matches).
 
         Summed term by term in question order, as bm25s does, so the floats are identical.
         """
         scores = np.zeros(self._n, np.float32)
-        for token in self._tokens(expand(question)):
+        for token in self._tokens(self.synonyms.expand(question)):
             tid = self._vocab.get(token)
             if tid is None:
                 continue
@@ -179,10 +184,13 @@ class Lexical:
         (directory / "params.index.json").write_text(json.dumps(self._params, indent=4), encoding="utf-8")
         if self._counts is not None:
             np.save(directory / COUNTS, self._counts, allow_pickle=False)
+        if self.synonyms.origin is not None:  # the corpus's vocabulary travels with its index
+            (directory / FILE_NAME).write_bytes(self.synonyms.text.encode("utf-8"))
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
-        """Read the files ``save`` wrote (an index from before term counts were kept has none).
+        """Read the files ``save`` wrote (an index from before term counts, or synonyms, were kept
+        has none).
 
         The arrays are memory-mapped: an index's files never change once written (see index.py).
         """
@@ -192,4 +200,5 @@ class Lexical:
         if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
             raise ValueError(f"BM25 variant {params['method']!r} needs scores this reader does not add")
         tf = np.load(directory / COUNTS, mmap_mode="r", allow_pickle=False) if (directory / COUNTS).exists() else None
-        return cls(arrays, vocab, params, tf)
+        synonyms = read(directory / FILE_NAME) if (directory / FILE_NAME).exists() else NONE
+        return cls(arrays, vocab, params, tf, synonyms)

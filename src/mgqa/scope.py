@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from mgqa.normalize import PATIENT_TERMS, fold
+from mgqa.normalize import fold
 
 MIN_COSINE = 0.30  # below this the best passage is about something else (gold-set sweep)
 MIN_COSINE_EXACT = 0.10  # ... unless it contains all of the question's content words verbatim
@@ -49,7 +49,6 @@ im ive id ill youre theyre theres thats whats hows its lets
 ppl u ur pls plz thx bc cuz coz rn idk tbh abt b4 gonna wanna gotta kinda sorta ya yeah ok okay lol asap
 smth sth yr yrs wk wks hr hrs min mins doc docs vit vits supp supps tho thru""".split())
 _WORD = re.compile(r"\d+(?:\.\d+)?%?|[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z]")
-_PATIENT = [re.compile(p) for p, _ in PATIENT_TERMS]
 _NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
 
 
@@ -84,11 +83,9 @@ _ON_MEDICATION = re.compile(r"\b(i'?m|i am|im|he'?s|she'?s|he is|she is|already|
 
 
 def content_words(question: str) -> list[str]:
-    """The question's words, less everyday function words, the patient words that the documents
-    know by another name ("IV drip") and the medication a patient says they are on."""
+    """The question's words, less everyday function words and the medication a patient says
+    they are on."""
     q = _ON_MEDICATION.sub(r"\1 \2 ", fold(question))
-    for pattern in _PATIENT:
-        q = pattern.sub(" ", q)
     words = [w.strip("'-") for w in _WORD.findall(q)]
     return [w for w in words if w in SCOPE_WORDS or (w and w not in generic_words() and (len(w) >= 3 or w.isdigit()))]
 
