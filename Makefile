@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench index readme train-triage browser-deps clean
+.PHONY: install run test test-fast lint bench index readme train-triage train-judge browser-deps clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ index: install
 # Retrain the emergency classifier from bench/triage/bank.jsonl (a minute or two; never part of `make test`).
 train-triage: install
 	$(PY) bench/triage/train.py
+
+# Retrain the answer judge (src/mgqa/data/judge.onnx) from MedQuAD, MEDIQA (../shared/bench) and the
+# project's question sets: the first run embeds the whole MedQuAD corpus (~15 min), then ~10 min.
+# Never part of `make test`. Its log: bench/judge/train.log.
+train-judge: install
+	bash -o pipefail -c '$(PY) bench/judge/train.py 2>&1 | tee bench/judge/train.log'
 
 # Regenerate README's settings table and command reference (a test keeps them in sync).
 readme: install

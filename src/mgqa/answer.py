@@ -14,7 +14,7 @@ from mgqa.highlight import highlights, question_weights
 from mgqa.links import passage_link
 from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
-from mgqa.scope import decide
+from mgqa.scope import Decision, for_population
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Answer, Citation, Hit, Passage
 
@@ -42,12 +42,15 @@ def validate(question: object) -> str:
 class Engine:
     """An index and an encoder, loaded once; ``ask`` is safe to call from many threads."""
 
-    def __init__(self, index, encoder, triager=None):
+    def __init__(self, index, encoder, triager=None, judge="auto"):
+        from mgqa.judge import for_encoder
         from mgqa.triage import Triager
 
         self.index = index
         self.encoder = encoder
         self.triager = triager or Triager.for_encoder(encoder)
+        # "auto": the shipped judge, unless MGQA_JUDGE=off or the encoder is not the one it learned on
+        self.judge = for_encoder(encoder) if judge == "auto" else judge
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
@@ -68,14 +71,29 @@ class Engine:
             return Answer(q, "emergency", [], DISCLAIMER, EMERGENCY_NOTICE, triage=alarm)
         turns = _clean_history(history)
         query = contextual_query(q, turns)
-        hits = search(self.index, self.query_vector(vector, q, turns), query, k, mode)
-        decision = decide(q, hits, self.index)
-        extra = {"decision": decision}
+        qvec = self.query_vector(vector, q, turns)
+        hits, decision = self.rank(qvec, query, k, mode)
+        extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
             return Answer(q, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE, extra)
         weights = question_weights(self.index.lexical, query)
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
         return Answer(q, "answered", passages, DISCLAIMER, None, extra)
+
+    def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid") -> tuple[list[Hit], Decision]:
+        """The ``k`` best hits for ``query`` and whether to answer with them: fused candidates,
+        less those for another population, the first ones reordered by the judge's probability
+        of answering (hybrid mode only: the other modes are single retrievers, for evaluation)."""
+        from mgqa.judge import CANDIDATES, judge
+
+        judged = self.judge is not None and mode == "hybrid"
+        hits = search(self.index, qvec, query, max(k, CANDIDATES) if judged else k, mode)
+        hits, population = for_population(query, hits, self.index.chunks)
+        if not judged or not hits:
+            return hits[:k], Decision(hits[0].dense if hits else None, population=population)
+        verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES])
+        hits = verdict.hits + hits[CANDIDATES:]
+        return hits[:k], Decision(hits[0].dense, verdict.best, self.judge.threshold, population)
 
     def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
         """A follow-up's vector leans towards the previous question; the new one (``now``, its

@@ -247,10 +247,12 @@ def serve(host: str | None, port: int | None, workers: int | None, debug: bool) 
               help="Score emergency triage on a JSONL set (q, kind emergency|benign, category) instead.")
 @click.option("--failures", is_flag=True, help="List the gold questions (or triage messages) the pipeline gets wrong.")
 @click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
+@click.option("--compare", is_flag=True,
+              help="Also run the pipeline without the answer judge, in the same run, and show both.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, failures, sweep, as_json,
-             debug) -> None:
+def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, failures, sweep, compare,
+             as_json, debug) -> None:
     """Measure answer quality (gold set), emergency triage (--triage) or retrieval quality (BEIR-style corpus).
 
     Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
@@ -258,6 +260,7 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
     model's threshold trade-off (a rule match always counts).
     Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
     dense-only; the corpus index is built once and cached under MGQA_CACHE_DIR.
+    --compare adds the full pipeline without the answer judge (gold set and corpus).
     """
     from mgqa import evaluate
 
@@ -267,29 +270,41 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
         elif corpus:
             if not (queries and qrels):
                 raise click.UsageError("--corpus needs --queries and --qrels")
-            _eval_beir(corpus, queries, qrels, run_out, limit, as_json)
+            _eval_beir(corpus, queries, qrels, run_out, limit, compare, as_json)
         else:
-            _eval_gold(index_dir, gold_file, failures, sweep, as_json, evaluate)
+            _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate)
 
 
-def _eval_gold(index_dir, gold_file, failures, sweep, as_json, evaluate) -> None:
-    from mgqa.answer import get_engine
+def _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate) -> None:
+    from mgqa.answer import Engine, get_engine
 
     gold = evaluate.load_gold(gold_file)  # checked before the engine loads
-    report = evaluate.run_gold(get_engine(index_dir), gold)
+    engine = get_engine(index_dir)
+    report = evaluate.run_gold(engine, gold)
     metrics = report.metrics()
+    without = None
+    if compare:
+        without = evaluate.run_gold(Engine(engine.index, engine.encoder, engine.triager, judge=None), gold).metrics()
     if as_json:
-        click.echo(json.dumps(metrics))
+        click.echo(json.dumps({"with judge": metrics, "without judge": without} if compare else metrics))
         return
     counts = {k: sum(r["kind"] == k for r in report.rows) for k in ("answerable", "unanswerable", "emergency", "benign")}
-    click.echo("gold set: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    click.echo("| metric | value |\n|---|---|")
-    for name, value in metrics.items():
-        click.echo(f"| {name} | {value:.3f} |")
+    click.echo("gold set: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+               + ("" if engine.judge else " (the answer judge is off: MGQA_JUDGE, or not trained for this encoder)"))
+    if without is None:
+        click.echo("| metric | value |\n|---|---|")
+        for name, value in metrics.items():
+            click.echo(f"| {name} | {value:.3f} |")
+    else:
+        click.echo("| metric | with the judge | without |\n|---|---|---|")
+        for name, value in metrics.items():
+            click.echo(f"| {name} | {value:.3f} | {without[name]:.3f} |")
     if sweep:
-        click.echo("\n| cosine threshold | answered (answerable) | abstention recall "
-                   "| cosine only: answered | cosine only: abstention recall |\n|---|---|---|---|---|")
-        for row in evaluate.sweep(report, [round(0.20 + 0.025 * i, 3) for i in range(13)]):
+        what = "judge probability" if engine.judge else "cosine"
+        thresholds = ([round(0.05 * i, 2) for i in range(1, 20)] if engine.judge
+                      else [round(0.20 + 0.025 * i, 3) for i in range(13)])
+        click.echo(f"\n| {what} threshold | answered (answerable) | Hit@1 | abstention recall |\n|---|---|---|---|")
+        for row in evaluate.sweep(report, thresholds):
             click.echo("| " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")
     if failures:
         for r in report.failures():
@@ -335,7 +350,7 @@ def _eval_triage(path, failures, as_json, evaluate) -> None:
             click.echo(f"\n{what} [{r['category']}] score {score}, rule {r['rule']}: {r['q']!r}")
 
 
-def _eval_beir(corpus, queries, qrels, run_out, limit, as_json) -> None:
+def _eval_beir(corpus, queries, qrels, run_out, limit, compare, as_json) -> None:
     from tqdm import tqdm
 
     from mgqa import evaluate
@@ -349,13 +364,17 @@ def _eval_beir(corpus, queries, qrels, run_out, limit, as_json) -> None:
     qs = evaluate.read_queries(queries)
     if limit:
         qs = dict(list(qs.items())[:limit])
-    results = evaluate.run_beir(Engine(index, encoder), qs, evaluate.read_qrels(qrels), run_out)
+    engine = Engine(index, encoder)
+    baseline = Engine(index, encoder, engine.triager, judge=None) if compare else None
+    results = evaluate.run_beir(engine, qs, evaluate.read_qrels(qrels), run_out, baseline)
     if as_json:
         click.echo(json.dumps(results))
         return
     click.echo(f"{len(qs)} queries, {len(index.manifest['documents'])} documents, {len(index.chunks)} passages")
     click.echo("| retriever | nDCG@10 | Recall@10 | MRR@10 |\n|---|---|---|---|")
-    names = {"hybrid": "mgqa (full pipeline)", "lexical": "lexical only (BM25)", "dense": "dense only (FAISS)"}
+    names = {"hybrid": "mgqa (full pipeline)" + ("" if engine.judge else ", answer judge off"),
+             "lexical": "lexical only (BM25)", "dense": "dense only (FAISS)",
+             evaluate.NO_JUDGE: "mgqa without the answer judge"}
     for mode, m in results.items():
         click.echo(f"| {names[mode]} | {m['nDCG@10']:.3f} | {m['Recall@10']:.3f} | {m['MRR@10']:.3f} |")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from mgqa.types import Answer
 
 MODES = ("hybrid", "lexical", "dense")
+NO_JUDGE = "hybrid, no judge"  # the full pipeline without the answer judge (--compare)
 
 
 # ---------------------------------------------------------------- the gold set
@@ -131,26 +132,33 @@ def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
         span = answer_span(item, docs) if item.get("answer") else None
         rank = hit_rank(answer, item, span) if span else None
         decision = answer.extra.get("decision")  # None for emergencies
+        top_rank = _rank_of(engine.index, answer.extra.get("ranked", []), item, span) if span else None
         report.rows.append({"id": item["id"], "kind": item["kind"], "question": item["question"],
                             "status": answer.status, "rank": rank, "span": span, "decision": decision,
+                            "top_rank": top_rank,
                             "top_cosine": decision.top_cosine if decision else None, "json": answer.to_dict()})
     return report
 
 
+def _rank_of(index, ranked: list[int], item: dict, span: tuple[int, int]) -> int | None:
+    """Where the gold passage is among the ranked chunks, whether or not the answer was given."""
+    need = (span[1] - span[0]) / 2
+    for rank, row in enumerate(ranked, 1):
+        c = index.chunks[row]
+        if c.doc_id == item["doc_id"] and min(c.end, span[1]) - max(c.start, span[0]) >= need:
+            return rank
+    return None
+
+
 def sweep(report: GoldReport, thresholds: list[float]) -> list[dict]:
-    """Abstention trade-off: what each cosine threshold would have done on the gold set, with and
-    without the topic-coverage rule."""
+    """Abstention trade-off: what each threshold (on the judge's probability, or on the cosine
+    without the judge) would have done on the gold set. Hit@1 counts the answered ones only."""
     ans = [r for r in report.rows if r["span"] and r["decision"]]
     un = [r for r in report.rows if r["kind"] == "unanswerable" and r["decision"]]
-
-    def cosine_only(r, t):
-        return r["top_cosine"] is not None and r["top_cosine"] >= t
-
     return [{"threshold": t,
              "answered (answerable)": _mean(r["decision"].answer(t) for r in ans),
-             "abstention recall": _mean(not r["decision"].answer(t) for r in un),
-             "cosine only: answered": _mean(cosine_only(r, t) for r in ans),
-             "cosine only: abstention recall": _mean(not cosine_only(r, t) for r in un)} for t in thresholds]
+             "Hit@1": _mean(r["decision"].answer(t) and r["top_rank"] == 1 for r in ans),
+             "abstention recall": _mean(not r["decision"].answer(t) for r in un)} for t in thresholds]
 
 
 # ---------------------------------------------------------------- BEIR-style corpora
@@ -215,11 +223,9 @@ def corpus_index(corpus: Path, encoder, cache_dir: Path, progress=None):
 
 
 def doc_ranking(engine, question: str, mode: str, depth: int = 10) -> list[tuple[str, float]]:
-    """Documents in order of their best passage."""
-    from mgqa.retrieve import search
-
+    """Documents in order of their best passage, as the pipeline (``engine.rank``) orders them."""
     q = engine.prepare_query(question)
-    hits = search(engine.index, engine.encoder.encode([q])[0], q, k=100, mode=mode)
+    hits, _ = engine.rank(engine.encoder.encode([q])[0], q, 100, mode)
     seen: dict[str, float] = {}
     for h in hits:
         doc_id = engine.index.chunks[h.chunk_id].doc_id
@@ -240,16 +246,21 @@ def ir_metrics(ranked: list[str], relevant: dict[str, int], k: int = 10) -> dict
 
 
 def run_beir(engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
-             run_out: Path | None = None) -> dict[str, dict[str, float]]:
-    totals = {m: {"nDCG@10": 0.0, "Recall@10": 0.0, "MRR@10": 0.0} for m in MODES}
+             run_out: Path | None = None, baseline=None) -> dict[str, dict[str, float]]:
+    """Metrics per retriever: the full pipeline (``hybrid``), each single retriever, and with a
+    ``baseline`` engine (the same index without the judge) ``hybrid, no judge``, in the same run."""
+    runs = {mode: (engine, mode) for mode in MODES}
+    if baseline is not None:
+        runs[NO_JUDGE] = (baseline, "hybrid")
+    totals = {name: {"nDCG@10": 0.0, "Recall@10": 0.0, "MRR@10": 0.0} for name in runs}
     judged = [q for q in queries if q in qrels]
     lines = []
     for qid in judged:
-        for mode in MODES:
-            ranking = doc_ranking(engine, queries[qid], mode)
-            for name, value in ir_metrics([d for d, _ in ranking], qrels[qid]).items():
-                totals[mode][name] += value
-            if mode == "hybrid":
+        for name, (eng, mode) in runs.items():
+            ranking = doc_ranking(eng, queries[qid], mode)
+            for metric, value in ir_metrics([d for d, _ in ranking], qrels[qid]).items():
+                totals[name][metric] += value
+            if name == "hybrid":
                 lines += [f"{qid} Q0 {d} {r} {s:.6f} mgqa" for r, (d, s) in enumerate(ranking, 1)]
     if run_out:
         run_out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -170,10 +170,7 @@ def _again(exc: BaseException) -> BaseException:
 
 def warm_up(engine: Engine) -> None:
     """Answer one question and build the per-index caches before the build takes requests."""
-    from mgqa.scope import corpus_words
-
     engine.ask(WARM_UP_QUESTION)
-    corpus_words(engine.index)
 
 
 # ---------------------------------------------------------------- the watcher, in a server's event loop

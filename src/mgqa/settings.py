@@ -36,6 +36,8 @@ SETTINGS: list[Setting] = [
     Setting("cache_dir", str(Path.home() / ".cache" / "mgqa"),
             "Where the locally exported fast encoder and evaluation indexes are cached.", str),
     Setting("encoder", "auto", "Query/passage encoder: auto (ONNX if available), onnx or torch."),
+    Setting("judge", True, "Rank and abstain with the learned answer judge (off: fused order and a cosine "
+            "threshold; for comparison and constrained hosts).", _bool),
     Setting("top_k", 3, "Passages returned per answer.", int),
     Setting("max_question_chars", 1000, "Longest question accepted, in characters.", int),
     Setting("host", "127.0.0.1", "Address the server binds to."),
