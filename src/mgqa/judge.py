@@ -41,11 +41,12 @@ FIX = "reinstall mgqa or run `make train-judge`, or set MGQA_JUDGE=off to answer
 
 SCALARS = ("cosine", "cosine_gap", "bm25", "fused_gap", "rank", "title", "asks_type", "gives_type",
            "coverage", "missing_idf", "sentence_coverage", "document_coverage", "unknown_share", "terms",
-           "uncovered_rare", "uncovered_medical")
+           "uncovered_rare", "uncovered_medical", "uncovered_count", "centrality", "lead")
 # What the abstention model reads about the judged list (its best candidate): see list_features.
 LIST_FEATURES = ("logit", "logit_margin", "softmax", "cosine", "max_cosine", "bm25", "coverage", "missing_idf",
                  "sentence_coverage", "document_coverage", "unknown_share", "asks_type", "gives_type",
-                 "type_missing", "terms", "uncovered_rare", "uncovered_medical")
+                 "type_missing", "terms", "uncovered_rare", "uncovered_medical", "uncovered_count", "centrality",
+                 "lead")
 EVERYDAY_WORDS = 10000  # this many most frequent English words (data/common_words.txt) are not topics
 GENERIC_WORDS = 1000  # ... and these are not even when a medical title uses them
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]")
@@ -70,7 +71,8 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
     unknown = sum(w for t, w in idf.items() if not lexical.knows(t)) / total
     asked = asked_types(question)
     title_terms = _title_terms(index)
-    rare, medical = uncovered(index, question)
+    rare, medical, count = uncovered(index, question)
+    centre = _centre(index)
     top_cos = max((h.dense for h in hits), default=0.0)
     top_fused = max((h.score for h in hits), default=0.0)
     rows = []
@@ -87,7 +89,8 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
             max(missing, default=0.0) / top_idf,
             _best_sentence_coverage(lexical, chunk.text, idf, total),
             sum(idf[t] for t in q_terms & document_terms(index, chunk.doc_id)) / total,
-            unknown, math.log1p(len(q_terms)) / 4, rare, medical,
+            unknown, math.log1p(len(q_terms)) / 4, rare, medical, count,
+            float(index.vectors[h.chunk_id] @ centre), float(_doc_rows(index)[chunk.doc_id][0] == h.chunk_id),
         ])
     scalars = np.asarray(rows, np.float32).reshape(len(hits), len(SCALARS))
     product = index.vectors[[h.chunk_id for h in hits]] * qvec.astype(np.float32)
@@ -111,7 +114,16 @@ def _generic_words() -> frozenset[str]:
     return frozenset(data.joinpath("common_words.txt").read_text(encoding="utf-8").split()[:GENERIC_WORDS])
 
 
-def uncovered(index, question: str) -> tuple[float, float]:
+def _centre(index) -> np.ndarray:
+    """The corpus's mean passage vector, normalised. A passage close to it is a hub (an
+    introduction, a summary) that resembles every question a little and answers few."""
+    if "_judge_centre" not in index.__dict__:
+        mean = np.asarray(index.vectors, np.float32).mean(axis=0) if len(index.chunks) else np.zeros(1, np.float32)
+        index._judge_centre = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+    return index._judge_centre
+
+
+def uncovered(index, question: str) -> tuple[float, float, float]:
     """How much of the question's subject the corpus never mentions: the share of its topic
     words (medical words, and words rarer than everyday English) that no passage holds and the
     corpus's synonyms file does not name, and (scaled) how many of those are medical words.
@@ -123,11 +135,11 @@ def uncovered(index, question: str) -> tuple[float, float]:
     is_medical = [w in medical or w.rstrip("s") in medical for w in tokens]
     words = [(w, m) for w, m in zip(tokens, is_medical, strict=True) if m or w not in everyday]
     if not words:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     named = _synonym_words(index)
     missing = [m for w, m in words
                if w not in named and not all(index.lexical.knows(t) for t in index.lexical.terms(w))]
-    return len(missing) / len(words), min(sum(missing), 3) / 3
+    return len(missing) / len(words), min(sum(missing), 3) / 3, min(len(missing), 3) / 3
 
 
 def _synonym_words(index) -> frozenset[str]:
@@ -199,7 +211,8 @@ def list_features(rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
                               "unknown_share", "asks_type", "gives_type")]
     return np.array([logits[order[0]], margin, soft[order[0]] / soft.sum(), *pick,
                      top[col["asks_type"]] * (1 - top[col["gives_type"]]), top[col["terms"]],
-                     top[col["uncovered_rare"]], top[col["uncovered_medical"]]], np.float32)
+                     *(top[col[n]] for n in ("uncovered_rare", "uncovered_medical", "uncovered_count", "centrality",
+                                             "lead"))], np.float32)
 
 
 # ------------------------------------------------------------------ the model
