@@ -135,15 +135,15 @@ def test_bad_queries_and_qrels_name_the_line(tmp_path, name, text, message):
 def test_packaged_gold_set_through_the_real_model_keeps_the_safety_targets():
     """The figures docs/QUALITY.md reports stay (regression floors, not targets). Triage is the
     learned model's, which never saw this set: 21 of its 22 emergencies (the README names the miss),
-    no false alarm. Abstention and ranking are the answer judge's: lower on this set than the word
-    lists that were fitted to it (1.000 abstention, 0.991 answered), higher than those lists on a
-    blind set (docs/QUALITY.md), and compared with the judge off in the same run."""
+    no false alarm. Abstention and ranking are the answer judge's, at its own threshold: it answers
+    less of this set than the word lists that were fitted to it did (0.991; docs/QUALITY.md has
+    both blind sets' first runs), and abstains far more than the pipeline without it, run alongside."""
     r = CliRunner().invoke(main, ["eval", "--json", "--compare"])
     assert r.exit_code == 0, r.output
     m, off = json.loads(r.output)["with judge"], json.loads(r.output)["without judge"]
     assert m["emergency recall"] >= 21 / 22 and m["false emergency rate"] == 0.0
-    assert m["abstention recall"] >= 0.75 and m["answered (answerable)"] >= 0.88
-    assert m["Hit@1"] >= 0.75 and m["Hit@3"] >= 0.86
+    assert m["abstention recall"] >= 0.90 and m["answered (answerable)"] >= 0.75
+    assert m["Hit@1"] >= 0.67 and m["Hit@3"] >= 0.75
     assert m["abstention recall"] > off["abstention recall"] + 0.2  # what the judge is for
 
 

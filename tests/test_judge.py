@@ -108,6 +108,13 @@ class TestWithTheRealModel:
         a = off.ask(QUESTION)
         assert a.status == "answered" and a.extra["decision"].probability is None
 
+    def test_a_clinic_can_set_its_own_threshold(self, engine, monkeypatch):
+        base = engine.ask(QUESTION).extra["decision"]
+        monkeypatch.setenv("MGQA_JUDGE_THRESHOLD", "0.999")
+        strict = engine.ask(QUESTION)
+        assert strict.status == "no_answer" and strict.extra["decision"].threshold == 0.999
+        assert strict.extra["decision"].probability == pytest.approx(base.probability)
+
     def test_a_damaged_judge_gives_one_line_and_exit_code_from_the_cli(self, judge_copy, monkeypatch):
         from click.testing import CliRunner
 

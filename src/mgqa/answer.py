@@ -93,7 +93,8 @@ class Engine:
             return hits[:k], Decision(hits[0].dense if hits else None, population=population)
         verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES])
         hits = verdict.hits + hits[CANDIDATES:]
-        return hits[:k], Decision(hits[0].dense, verdict.best, self.judge.threshold, population)
+        threshold = settings.get("judge_threshold") or self.judge.threshold
+        return hits[:k], Decision(hits[0].dense, verdict.best, threshold, population)
 
     def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
         """A follow-up's vector leans towards the previous question; the new one (``now``, its
