@@ -52,13 +52,6 @@ def log(*parts) -> None:
 # ------------------------------------------------------------------ candidate pairs
 
 
-def encode_all(encoder, texts: list[str]) -> np.ndarray:
-    out = []
-    for i in range(0, len(texts), 64):
-        out.append(encoder.encode(texts[i:i + 64]))
-    return np.vstack(out) if out else np.zeros((0, encoder.dim), np.float32)
-
-
 def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
     """Features and labels of each item's candidates. ``items``: question, history, plus whatever
     ``label_fn(item, chunk_row)`` needs."""
@@ -67,8 +60,8 @@ def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
     from mgqa.retrieve import search
     from mgqa.scope import for_population
 
-    vecs = encode_all(engine.encoder, [validate(it["question"]) for it in items])
-    X, y, qid, pos, ruled = [], [], [], [], []
+    vecs = engine.encoder.encode([validate(it["question"]) for it in items])  # in batches of 64
+    X, y, qid, ruled = [], [], [], []
     for n, (it, now) in enumerate(zip(items, vecs, strict=True)):
         q = validate(it["question"])
         turns = _clean_history(it.get("history"))
@@ -82,11 +75,10 @@ def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
         X.append(features(engine.index, vec, query, hits))
         y.extend(label_fn(it, h.chunk_id) for h in hits)
         qid.extend([f"{group}:{n}"] * len(hits))
-        pos.extend(range(len(hits)))
         if n and n % 2000 == 0:
             log(f"  {group}: {n}/{len(items)} questions")
     return {"X": np.vstack(X).astype(np.float32), "y": np.asarray(y, np.float32), "qid": np.asarray(qid),
-            "pos": np.asarray(pos, np.int16), "ruled": np.asarray(ruled, bool)}
+            "ruled": np.asarray(ruled, bool)}
 
 
 def medquad_pairs(encoder, cache: Path) -> dict:
@@ -283,8 +275,10 @@ def fit_abstention(parts: list[tuple[np.ndarray, np.ndarray, float]]) -> dict:
 
 
 def abstention_probability(cal: dict, F: np.ndarray) -> np.ndarray:
-    z = ((F - np.array(cal["mean"])) / np.array(cal["scale"])) @ np.array(cal["coef"]) + cal["intercept"]
-    return 1 / (1 + np.exp(-z))
+    """The shipped model's own formula (judge.abstention_probability) on a fitted ``cal``."""
+    from mgqa.judge import abstention_probability as probability
+
+    return probability(F, *(np.array(cal[k]) for k in ("mean", "scale", "coef")), cal["intercept"])
 
 
 def subset(data: dict, mask: np.ndarray) -> dict:
@@ -350,7 +344,6 @@ def main() -> None:
         return
     datasets["medquad"] = cached(cache / "judge" / "pairs-medquad.npz",
                                  lambda: {"medquad": medquad_pairs(encoder, cache)}, fresh)["medquad"]
-    DATASETS.update(datasets)
     for name, d in datasets.items():
         _, y, _ = questions_of(d)
         log(f"{name}: {len(y)} questions, {len(d['y'])} pairs, {d['y'].mean():.3f} positive, "
@@ -380,7 +373,7 @@ def main() -> None:
             f"{fmt(ranking(mi_va, logits_of(rankers[held], mi_va)))}")
     oof_p, oof_right, oof_ans, oof_ruled = [], [], [], []
     for held in MAGNESIUM:
-        cal = fit_abstention(abstention_rows(rankers[held], oof_logits, [n for n in MAGNESIUM if n != held],
+        cal = fit_abstention(abstention_rows(rankers[held], datasets, oof_logits, [n for n in MAGNESIUM if n != held],
                                             {"medquad": mq_va, "mediqa": mi_va, "off_topic": datasets["off_topic"]}))
         d = datasets[held]
         F, right = list_rows(d, oof_logits[held])
@@ -405,22 +398,22 @@ def main() -> None:
 
     names = list(train_sets) + list(MAGNESIUM)
     ranker = fit_ranker([train_sets.get(n) or datasets[n] for n in names], shares(names))
-    cal = fit_abstention(abstention_rows(ranker, oof_logits, list(MAGNESIUM),
+    cal = fit_abstention(abstention_rows(ranker, datasets, oof_logits, list(MAGNESIUM),
                                          {"medquad": mq_va, "mediqa": mi_va, "off_topic": datasets["off_topic"]}))
     log("shipped ranker: MedQuAD val", fmt(ranking(mq_va, logits_of(ranker, mq_va))),
         "| MEDIQA val", fmt(ranking(mi_va, logits_of(ranker, mi_va))))
     export(ranker, cal, datasets["gold"]["X"].shape[1], threshold, sweep, FORMAT_VERSION, list(SCALARS))
 
 
-def abstention_rows(ranker, oof_logits: dict[str, np.ndarray], magnesium: list[str], others: dict[str, dict]
-                    ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def abstention_rows(ranker, datasets: dict[str, dict], oof_logits: dict[str, np.ndarray], magnesium: list[str],
+                    others: dict[str, dict]) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """The abstention model's training rows, each question as it is and with its answers taken
     out: the magnesium sets with their out-of-fold logits, and ``others`` (held-out MedQuAD and
     MEDIQA questions, the off-topic messages) with ``ranker``'s."""
     out = []
     for name in magnesium:
         for without in (False, True):
-            F, L = list_rows(DATASETS[name], oof_logits[name], without)
+            F, L = list_rows(datasets[name], oof_logits[name], without)
             out.append((F, L, 1.0))
     for name, d in others.items():
         lg = logits_of(ranker, d)
@@ -428,9 +421,6 @@ def abstention_rows(ranker, oof_logits: dict[str, np.ndarray], magnesium: list[s
             F, L = list_rows(d, lg, without)
             out.append((F, L, {"medquad": 1.0}.get(name, 0.3)))
     return out
-
-
-DATASETS: dict[str, dict] = {}  # every source's pairs, by name (set in main)
 
 
 # Answered and abstention recall weigh the same (Youden's J): the issue's own targets (0.90, 0.95)

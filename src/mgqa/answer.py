@@ -52,6 +52,11 @@ class Engine:
         # "auto": the shipped judge, unless MGQA_JUDGE=off or the encoder is not the one it learned on
         self.judge = for_encoder(encoder) if judge == "auto" else judge
 
+    def without_judge(self) -> Engine:
+        """The same index, encoder and triage, ranked and abstaining without the judge (for
+        comparisons: `mgqa eval --compare`, the bench's judge cost)."""
+        return Engine(self.index, self.encoder, self.triager, judge=None)
+
     @classmethod
     def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
         from mgqa.embed import get_encoder

@@ -372,11 +372,9 @@ def judge_cost(name: str, engine, queries, rounds: int, sec: Section) -> Figure:
     """What the answer judge adds to a question: ``Engine.rank`` with the judge (features of 10
     candidates, the model, the reordering) against the same engine without it, interleaved, on the
     same query vectors."""
-    from mgqa.answer import Engine
-
-    plain_engine = Engine(engine.index, engine.encoder, engine.triager, judge=None)
-    vectors = [(engine.prepare_query(q, h), engine.encoder.encode([engine.prepare_query(q, h)])[0])
-               for q, h in queries]
+    plain_engine = engine.without_judge()
+    texts = [engine.prepare_query(q, h) for q, h in queries]
+    vectors = list(zip(texts, engine.encoder.encode(texts), strict=True))
     judged, plain = [], []
     for _ in range(rounds):
         for query, vec in vectors:

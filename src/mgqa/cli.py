@@ -276,7 +276,7 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
 
 
 def _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate) -> None:
-    from mgqa.answer import Engine, get_engine
+    from mgqa.answer import get_engine
 
     gold = evaluate.load_gold(gold_file)  # checked before the engine loads
     engine = get_engine(index_dir)
@@ -284,7 +284,7 @@ def _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate
     metrics = report.metrics()
     without = None
     if compare:
-        without = evaluate.run_gold(Engine(engine.index, engine.encoder, engine.triager, judge=None), gold).metrics()
+        without = evaluate.run_gold(engine.without_judge(), gold).metrics()
     if as_json:
         click.echo(json.dumps({"with judge": metrics, "without judge": without} if compare else metrics))
         return
@@ -365,7 +365,7 @@ def _eval_beir(corpus, queries, qrels, run_out, limit, compare, as_json) -> None
     if limit:
         qs = dict(list(qs.items())[:limit])
     engine = Engine(index, encoder)
-    baseline = Engine(index, encoder, engine.triager, judge=None) if compare else None
+    baseline = engine.without_judge() if compare else None
     results = evaluate.run_beir(engine, qs, evaluate.read_qrels(qrels), run_out, baseline)
     if as_json:
         click.echo(json.dumps(results))

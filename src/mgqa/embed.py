@@ -115,6 +115,18 @@ class TorchEncoder:
         return out
 
 
+def cpu_session(model: str | bytes, threads: int = 1):
+    """An onnxruntime CPU session for a graph file or its bytes: ``threads`` intra-op threads (1
+    keeps a query steady when the other core is busy), one inter-op thread, warnings only."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     backend = "onnx"
     model_id = MODEL_ID
@@ -131,17 +143,12 @@ class OnnxEncoder:
 
     def _start(self, onnx_file: Path, threads: int) -> None:
         try:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             self._tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
             self._tok.enable_truncation(MAX_TOKENS)
             self._tok.no_padding()
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            self._session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+            self._session = cpu_session(str(onnx_file), threads)
             self._encode_batch(["warm up"])  # the first run allocates ORT's buffers; not on a patient's time
         except BaseException as exc:  # noqa: BLE001 - re-raised by encode() in the caller's thread
             self._error = exc

@@ -65,14 +65,18 @@ def answer_span(item: dict, docs: dict) -> tuple[int, int]:
     return start, start + len(item["answer"])
 
 
+def holds_answer(doc_id: str, start: int, end: int, item: dict, span: tuple[int, int]) -> bool:
+    """Whether the passage ``doc_id[start:end]`` holds at least half of the gold answer span."""
+    return doc_id == item["doc_id"] and min(end, span[1]) - max(start, span[0]) >= (span[1] - span[0]) / 2
+
+
 def hit_rank(answer: Answer, item: dict, span: tuple[int, int]) -> int | None:
     """Rank of the first passage that holds at least half of the gold answer span."""
     if answer.status != "answered":
         return None
-    need = (span[1] - span[0]) / 2
     for p in answer.passages:
         c = p.citation
-        if c.doc_id == item["doc_id"] and min(c.end, span[1]) - max(c.start, span[0]) >= need:
+        if holds_answer(c.doc_id, c.start, c.end, item, span):
             return p.rank
     return None
 
@@ -142,10 +146,9 @@ def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
 
 def _rank_of(index, ranked: list[int], item: dict, span: tuple[int, int]) -> int | None:
     """Where the gold passage is among the ranked chunks, whether or not the answer was given."""
-    need = (span[1] - span[0]) / 2
     for rank, row in enumerate(ranked, 1):
         c = index.chunks[row]
-        if c.doc_id == item["doc_id"] and min(c.end, span[1]) - max(c.start, span[0]) >= need:
+        if holds_answer(c.doc_id, c.start, c.end, item, span):
             return rank
     return None
 

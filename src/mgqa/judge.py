@@ -1,17 +1,19 @@
 """Does this passage *answer* the question, or is it only about the same thing?
 
-A small learned judge scores each fused candidate (question, passage) pair with a calibrated
-probability of answering. Two jobs: it reorders the candidates, and the best probability decides
-abstention ("not in our documents" when no passage clears the threshold).
+The judge has two learned parts. A ranker scores each fused candidate (question, passage) pair and
+reorders the candidates; an abstention model reads the ranked list and gives the probability that
+the passages an answer would quote include one that answers ("not in our documents" below the
+threshold).
 
-Its input is one row per pair: a few scalar features that any corpus has (cosine, BM25, how much
-of the question's rare vocabulary the passage, its best sentence and its document contain, whether
-the passage holds the kind of answer asked for) and the element-wise product of the question and
-passage vectors, which lets it learn that a "what are the symptoms" question is not answered by a
-"how is it treated" passage on the same topic. It is a small MLP trained by
-``bench/judge/train.py`` (``make train-judge``) on MedQuAD, MEDIQA's graded answers and the
-project's magnesium question sets, shipped as ``data/judge.onnx`` with ``data/judge_model.json``
-(threshold, feature list, the weights' sha256, checked at load).
+The ranker's input is one row per pair: scalar features that any corpus has (cosine, BM25, how
+much of the question's rare vocabulary the passage, its best sentence and its document contain,
+whether the passage holds the kind of answer asked for, topic words the corpus never mentions)
+and the element-wise product of the question and passage vectors, which lets it learn that a
+"what are the symptoms" question is not answered by a "how is it treated" passage on the same
+topic. Both are trained by ``bench/judge/train.py`` (``make train-judge``) on MedQuAD, MEDIQA's
+graded answers and the project's magnesium question sets; the ranker ships as
+``data/judge.onnx``, and ``data/judge_model.json`` holds the abstention model's coefficients, the
+threshold, the feature lists and the ranker's sha256 (checked at load).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mgqa.embed import cpu_session
 from mgqa.errors import MgqaError
 from mgqa.normalize import asked_types, fold, gives_asked_type
+from mgqa.retrieve import title_terms
 from mgqa.sentences import sentence_spans
 from mgqa.types import Hit
 
@@ -70,7 +75,7 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
     total = sum(idf.values()) or 1.0
     unknown = sum(w for t, w in idf.items() if not lexical.knows(t)) / total
     asked = asked_types(question)
-    title_terms = _title_terms(index)
+    titles = title_terms(index)
     rare, medical, count = uncovered(index, question)
     centre = _centre(index)
     top_cos = max((h.dense for h in hits), default=0.0)
@@ -80,14 +85,14 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
         chunk = index.chunks[h.chunk_id]
         p_terms = chunk_terms(index, h.chunk_id)
         missing = [idf[t] for t in q_terms - p_terms]
-        title = title_terms.get(chunk.doc_id, frozenset())
+        title = titles.get(chunk.doc_id, frozenset())
         rows.append([
             h.dense, h.dense - top_cos, h.lexical, h.score - top_fused, rank / CANDIDATES,
             len(title & q_terms) / len(title) if title else 0.0,
             float(bool(asked)), float(bool(asked) and gives_asked_type(asked, chunk.text)),
             sum(idf[t] for t in q_terms & p_terms) / total,
             max(missing, default=0.0) / top_idf,
-            _best_sentence_coverage(lexical, chunk.text, idf, total),
+            _best_sentence_coverage(sentence_terms(index, h.chunk_id), idf, total),
             sum(idf[t] for t in q_terms & document_terms(index, chunk.doc_id)) / total,
             unknown, math.log1p(len(q_terms)) / 4, rare, medical, count,
             float(index.vectors[h.chunk_id] @ centre), float(_doc_rows(index)[chunk.doc_id][0] == h.chunk_id),
@@ -98,20 +103,15 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
 
 
 @lru_cache(maxsize=1)
-def _word_lists() -> tuple[frozenset[str], frozenset[str]]:
-    """Generic data, not about any corpus: English's most frequent words, and the words of
-    MedQuAD's topic titles (conditions, organs, drugs)."""
+def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Generic data, not about any corpus: English's most frequent words (the first GENERIC_WORDS
+    are never topics, even where a medical title uses them: "what", "about", "down"; the first
+    EVERYDAY_WORDS are topics only if medical), and the words of MedQuAD's topic titles
+    (conditions, organs, drugs)."""
     data = resources.files("mgqa") / "data"
-    everyday = frozenset(data.joinpath("common_words.txt").read_text(encoding="utf-8").split()[:EVERYDAY_WORDS])
-    return everyday, frozenset(data.joinpath("medical_words.txt").read_text(encoding="utf-8").split())
-
-
-@lru_cache(maxsize=1)
-def _generic_words() -> frozenset[str]:
-    """The most frequent English words are never topics, even where a medical title uses them
-    ("what", "about", "down")."""
-    data = resources.files("mgqa") / "data"
-    return frozenset(data.joinpath("common_words.txt").read_text(encoding="utf-8").split()[:GENERIC_WORDS])
+    common = data.joinpath("common_words.txt").read_text(encoding="utf-8").split()
+    medical = frozenset(data.joinpath("medical_words.txt").read_text(encoding="utf-8").split())
+    return frozenset(common[:GENERIC_WORDS]), frozenset(common[:EVERYDAY_WORDS]), medical
 
 
 def _centre(index) -> np.ndarray:
@@ -129,8 +129,7 @@ def uncovered(index, question: str) -> tuple[float, float, float]:
     corpus's synonyms file does not name, and (scaled) how many of those are medical words.
     "can kids take magnesium for kidney stones?" against two magnesium documents: "kidney",
     "stones" are unknown there. Everyday words ("tonight", "husband") never count."""
-    everyday, medical = _word_lists()
-    generic = _generic_words()
+    generic, everyday, medical = _word_lists()
     tokens = [w for w in _WORD.findall(fold(question)) if w not in generic]
     is_medical = [w in medical or w.rstrip("s") in medical for w in tokens]
     words = [(w, m) for w, m in zip(tokens, is_medical, strict=True) if m or w not in everyday]
@@ -150,14 +149,10 @@ def _synonym_words(index) -> frozenset[str]:
     return index._synonym_words
 
 
-def _best_sentence_coverage(lexical, text: str, idf: dict[str, float], total: float) -> float:
+def _best_sentence_coverage(sentences: list[frozenset[str]], idf: dict[str, float], total: float) -> float:
     """The share of the question's IDF mass that the passage's best single sentence holds: a
     passage whose one sentence names the detail asked beats a lead that touches every word once."""
-    best = 0.0
-    for s, e in sentence_spans(text):
-        terms = set(lexical.terms(text[s:e]))
-        best = max(best, sum(w for t, w in idf.items() if t in terms) / total)
-    return best
+    return max((sum(w for t, w in idf.items() if t in terms) / total for terms in sentences), default=0.0)
 
 
 def chunk_terms(index, row: int) -> frozenset[str]:
@@ -165,6 +160,16 @@ def chunk_terms(index, row: int) -> frozenset[str]:
     cache = index.__dict__.setdefault("_chunk_terms", {})
     if row not in cache:
         cache[row] = frozenset(index.lexical.terms(index.chunks[row].text))
+    return cache[row]
+
+
+def sentence_terms(index, row: int) -> list[frozenset[str]]:
+    """Each sentence's stemmed terms in a passage, computed once per loaded index (on first need):
+    splitting and stemming is the judge's dearest step, and a passage recurs across questions."""
+    cache = index.__dict__.setdefault("_sentence_terms", {})
+    if row not in cache:
+        text = index.chunks[row].text
+        cache[row] = [frozenset(index.lexical.terms(text[s:e])) for s, e in sentence_spans(text)]
     return cache[row]
 
 
@@ -185,13 +190,6 @@ def _doc_rows(index) -> dict[str, list[int]]:
     return index._doc_rows
 
 
-def _title_terms(index) -> dict[str, frozenset[str]]:
-    if "_judge_titles" not in index.__dict__:
-        index._judge_titles = {d: frozenset(index.lexical.terms(m.get("title") or ""))
-                               for d, m in index.docs.items()}
-    return index._judge_titles
-
-
 def _max_idf(lexical) -> float:
     """The IDF of a term no passage holds: scales 'rarest missing word' to 0..1 in any corpus."""
     return lexical.idf("\x00never a term\x00") or 1.0
@@ -199,20 +197,24 @@ def _max_idf(lexical) -> float:
 
 def list_features(rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """What the abstention model reads (LIST_FEATURES): the ranker's verdict on its best candidate
-    (its logit, its margin over the runner-up, its share of the list's softmax) and that
-    candidate's own features. Example: logits [2.0, 0.5] -> logit 2.0, margin 1.5, softmax 0.82."""
-    col = {name: i for i, name in enumerate(SCALARS)}
+    (its logit, its margin over the runner-up, its share of the list's softmax), the list's best
+    cosine, and that candidate's own features. Example: logits [2.0, 0.5] -> logit 2.0, margin 1.5,
+    softmax 0.82."""
     order = np.argsort(-logits, kind="stable")
-    top = rows[order[0]]
+    top = dict(zip(SCALARS, rows[order[0]], strict=False))
     soft = np.exp(logits - logits.max())
-    margin = logits[order[0]] - (logits[order[1]] if len(order) > 1 else logits[order[0]] - 5.0)
-    pick = [top[col[n]] for n in ("cosine",)] + [rows[:, col["cosine"]].max()] + [
-        top[col[n]] for n in ("bm25", "coverage", "missing_idf", "sentence_coverage", "document_coverage",
-                              "unknown_share", "asks_type", "gives_type")]
-    return np.array([logits[order[0]], margin, soft[order[0]] / soft.sum(), *pick,
-                     top[col["asks_type"]] * (1 - top[col["gives_type"]]), top[col["terms"]],
-                     *(top[col[n]] for n in ("uncovered_rare", "uncovered_medical", "uncovered_count", "centrality",
-                                             "lead"))], np.float32)
+    runner_up = logits[order[1]] if len(order) > 1 else logits[order[0]] - 5.0
+    derived = {"logit": logits[order[0]], "logit_margin": logits[order[0]] - runner_up,
+               "softmax": soft[order[0]] / soft.sum(), "max_cosine": rows[:, SCALARS.index("cosine")].max(),
+               "type_missing": top["asks_type"] * (1 - top["gives_type"])}
+    return np.array([derived[n] if n in derived else top[n] for n in LIST_FEATURES], np.float32)
+
+
+def abstention_probability(features: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+                           intercept: float) -> np.ndarray:
+    """The abstention model: a logistic regression over standardised LIST_FEATURES rows."""
+    z = np.asarray(((features - mean) / scale) @ coef + intercept, np.float64)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
 
 # ------------------------------------------------------------------ the model
@@ -224,7 +226,7 @@ class JudgeModel:
     over LIST_FEATURES, standardised; its coefficients are in judge_model.json for anyone to read)."""
 
     threshold: float
-    session: object  # onnxruntime.InferenceSession
+    session: Any  # onnxruntime.InferenceSession
     input_name: str
     mean: np.ndarray
     scale: np.ndarray
@@ -239,8 +241,8 @@ class JudgeModel:
 
     def answers(self, rows: np.ndarray, logits: np.ndarray) -> float:
         """Calibrated probability that the ranker's best candidate answers the question."""
-        z = float(((list_features(rows, logits) - self.mean) / self.scale) @ self.coef + self.intercept)
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        return float(abstention_probability(list_features(rows, logits), self.mean, self.scale, self.coef,
+                                            self.intercept))
 
 
 def data_dir() -> Path:
@@ -269,13 +271,8 @@ def load_model(directory: Path | None = None) -> JudgeModel:
         intercept = float(cal["intercept"])
     except (KeyError, TypeError, ValueError, AssertionError):
         raise JudgeDataError(f"the answer judge's abstention model in {base / MODEL_JSON} is incomplete; {FIX}") from None
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1  # a few thousand multiply-adds per candidate: threads cost more than they save
-    opts.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
+        session = cpu_session(blob)  # one thread: a few thousand multiply-adds a candidate
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a bad graph
         raise JudgeDataError(f"the answer judge weights cannot be loaded ({exc.__class__.__name__}); {FIX}") from None
     return JudgeModel(float(meta["threshold"]), session, session.get_inputs()[0].name, mean, scale, coef, intercept)

@@ -52,7 +52,7 @@ def _title_match(index, rows: np.ndarray, query: str) -> np.ndarray:
     terms = set(index.lexical.terms(query))
     if not terms:
         return np.zeros(len(rows), np.float32)
-    titles = _title_terms(index)
+    titles = title_terms(index)
     out = np.zeros(len(rows), np.float32)
     for i, r in enumerate(rows):
         t = titles.get(index.chunks[r].doc_id)
@@ -61,7 +61,7 @@ def _title_match(index, rows: np.ndarray, query: str) -> np.ndarray:
     return out
 
 
-def _title_terms(index) -> dict[str, frozenset[str]]:
+def title_terms(index) -> dict[str, frozenset[str]]:
     """Document id -> its title's stemmed terms, computed once per loaded index."""
     if getattr(index, "_title_terms", None) is None:
         index._title_terms = {doc_id: frozenset(index.lexical.terms(d.get("title") or ""))

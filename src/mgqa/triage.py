@@ -93,15 +93,11 @@ class TriageModel:
 
     def __init__(self, onnx: bytes, classes: list[str], threshold: float, encoder_id: str = "",
                  recipe: dict | None = None):
-        import onnxruntime as ort
+        from mgqa.embed import cpu_session
 
         self.onnx, self.classes, self.threshold = onnx, classes, float(threshold)
         self.encoder_id, self.recipe = encoder_id, recipe
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1  # as the encoder: steady under load on a 2-core host
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self._session = ort.InferenceSession(onnx, opts, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(onnx)  # one thread, as the encoder: steady under load on a 2-core host
 
     def probabilities(self, states: np.ndarray) -> np.ndarray:
         """Class probabilities for one message's shared token states (n_tokens, dim)."""
@@ -186,7 +182,7 @@ class Triager:
         if model.encoder_id != encoder.model_id:
             log.warning("triage model skipped: it reads %s states, not %s; only the rules run",
                         model.encoder_id, encoder.model_id)
-            model = None
+            return cls(rules, None)
         return cls(rules, model)
 
     def by_rules(self, question: str) -> Triage | None:
