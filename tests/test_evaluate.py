@@ -50,7 +50,9 @@ def test_a_gold_set_of_ones_own_is_scored(cli, tmp_path):
     assert m["emergency recall"] == 1.0 and m["false emergency rate"] == 0.0
     r = cli.invoke(main, ["eval", "--gold", gold, "--json", "--compare"])
     both = json.loads(r.output)
-    assert set(both) == {"with judge", "without judge"} and both["without judge"]["Hit@1"] == 1.0
+    # the fake encoder: no judge, so no known questions weigh in and none of these is known to them
+    assert set(both) == {"with judge", "without judge", "known_questions"} and both["without judge"]["Hit@1"] == 1.0
+    assert both["known_questions"] == 0
     r = cli.invoke(main, ["eval", "--gold", gold])
     # the fake encoder is not the one the judge learned on: the report says the judge is off
     assert r.output.startswith("gold set: 1 answerable, 1 unanswerable, 1 emergency, 1 benign (the answer judge "
@@ -133,18 +135,19 @@ def test_bad_queries_and_qrels_name_the_line(tmp_path, name, text, message):
 
 @pytest.mark.model
 def test_packaged_gold_set_through_the_real_model_keeps_the_safety_targets():
-    """The figures docs/QUALITY.md reports stay (regression floors, not targets). Triage is the
-    learned model's, which never saw this set: 21 of its 22 emergencies (the README names the miss),
-    no false alarm. Abstention and ranking are the answer judge's, at its own threshold: it answers
-    less of this set than the word lists that were fitted to it did (0.991; docs/QUALITY.md has
-    both blind sets' first runs), and abstains far more than the pipeline without it, run alongside."""
+    """Triage is the learned model's, which never saw this set: 21 of its 22 emergencies (the
+    README names the miss), no false alarm. The set's answerable and unanswerable questions are
+    among the default index's known questions, and the report says so: its answer figures are
+    in-sample (tests/test_known.py holds the set out). The judge alone still abstains far more
+    than the pipeline without it, run alongside."""
     r = CliRunner().invoke(main, ["eval", "--json", "--compare"])
     assert r.exit_code == 0, r.output
-    m, off = json.loads(r.output)["with judge"], json.loads(r.output)["without judge"]
+    runs = json.loads(r.output)
+    m, alone, off = runs["with judge"], runs["judge, no known questions"], runs["without judge"]
     assert m["emergency recall"] >= 21 / 22 and m["false emergency rate"] == 0.0
-    assert m["abstention recall"] >= 0.85 and m["answered (answerable)"] >= 0.87
-    assert m["Hit@1"] >= 0.80 and m["Hit@3"] >= 0.87
-    assert m["abstention recall"] > off["abstention recall"] + 0.2  # what the judge is for
+    assert runs["known_questions"] == sum(i["kind"] in ("answerable", "unanswerable") for i in evaluate.load_gold())
+    assert m["abstention recall"] >= 0.95 and m["Hit@1"] >= 0.9  # in-sample: a floor against breakage only
+    assert alone["abstention recall"] > off["abstention recall"] + 0.2  # what the judge is for
 
 
 # ---------------------------------------------------------------- triage sets

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from mgqa import settings
+from mgqa.conversation import contextual_query, query_vector
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.highlight import highlights, question_weights
 from mgqa.links import passage_link
@@ -19,7 +19,6 @@ from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Answer, Citation, Hit, Passage
 
 HISTORY_TURNS = 6
-FOLLOW_UP_WEIGHT = 0.7  # share of the previous question in a follow-up's vector
 
 
 def validate(question: object) -> str:
@@ -42,7 +41,7 @@ def validate(question: object) -> str:
 class Engine:
     """An index and an encoder, loaded once; ``ask`` is safe to call from many threads."""
 
-    def __init__(self, index, encoder, triager=None, judge="auto"):
+    def __init__(self, index, encoder, triager=None, judge="auto", known="auto"):
         from mgqa.judge import for_encoder
         from mgqa.triage import Triager
 
@@ -51,11 +50,17 @@ class Engine:
         self.triager = triager or Triager.for_encoder(encoder)
         # "auto": the shipped judge, unless MGQA_JUDGE=off or the encoder is not the one it learned on
         self.judge = for_encoder(encoder) if judge == "auto" else judge
+        # "auto": the shipped weighing of known questions, when the index has some and the judge is on
+        self.known = _known_model(index, self.judge) if known == "auto" else known
 
     def without_judge(self) -> Engine:
-        """The same index, encoder and triage, ranked and abstaining without the judge (for
-        comparisons: `mgqa eval --compare`, the bench's judge cost)."""
-        return Engine(self.index, self.encoder, self.triager, judge=None)
+        """The same index, encoder and triage, ranked and abstaining without the judge (nor the
+        known questions, which weigh its verdict): for `mgqa eval --compare` and the bench."""
+        return Engine(self.index, self.encoder, self.triager, judge=None, known=None)
+
+    def without_known(self) -> Engine:
+        """The same engine with the judge alone, not the index's known questions (comparisons)."""
+        return Engine(self.index, self.encoder, self.triager, judge=self.judge, known=None)
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
@@ -97,18 +102,28 @@ class Engine:
         if not judged or not hits:
             return hits[:k], Decision(hits[0].dense if hits else None, population=population)
         verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES])
-        hits = verdict.hits + hits[CANDIDATES:]
-        threshold = settings.get("judge_threshold") or self.judge.threshold
-        return hits[:k], Decision(hits[0].dense, verdict.best, threshold, population)
+        hits, probability, threshold = verdict.hits + hits[CANDIDATES:], verdict.best, self.judge.threshold
+        if self.known is not None:
+            hits, probability = self._consult_known(qvec, query, verdict)
+            threshold = self.known.threshold
+        threshold = settings.get("judge_threshold") or threshold
+        return hits[:k], Decision(hits[0].dense if hits else None, probability, threshold, population)
+
+    def _consult_known(self, qvec: np.ndarray, query: str, verdict) -> tuple[list[Hit], float]:
+        """The judged candidates and the passages the nearest known questions vote for (those
+        that may be quoted to this population), reordered, and the probability of answering."""
+        from mgqa.known import decide, votes
+
+        vote = votes(self.known, self.index.known, qvec)
+        seen = {h.chunk_id for h in verdict.hits}
+        extra = [Hit(r, 0.0, float(self.index.vectors[r] @ qvec)) for r in sorted(vote.share) if r not in seen]
+        extra, _ = for_population(query, extra, self.index.chunks)
+        return decide(self.known, vote, verdict.hits + extra, verdict.logits, verdict.best, verdict.evidence)
 
     def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
-        """A follow-up's vector leans towards the previous question; the new one (``now``, its
-        vector, shared with triage) still leads."""
-        if not is_follow_up(question, history):
-            return now
-        before = self.encoder.encode([history[-1]])[0]
-        v = now + FOLLOW_UP_WEIGHT * before
-        return (v / np.linalg.norm(v)).astype(np.float32)
+        """The question's vector (``now``, shared with triage), leaning on the previous question
+        when it is a follow-up."""
+        return query_vector(now, question, history, self.encoder)
 
     def prepare_query(self, question: str, history: list[str] | None = None) -> str:
         """The text retrieval uses: the question, read with the previous one if it is a follow-up."""
@@ -124,19 +139,14 @@ class Engine:
         return Passage(rank, chunk.text, round(hit.score, 4), marks, citation)
 
 
-_FOLLOW_UP = re.compile(r"^(and|what about|how about|what if|also|or|but|same|then|so|is it|does it|"
-                        r"can it|will it|would it|do they|are they|and for|for|what else)\b"
-                        r"|\b(it|that|this|those|these|they|them|there|too|also|instead|else)\b")
+def _known_model(index, judge):
+    """The shipped model weighing known questions: when the judge is on, the index holds known
+    questions and MGQA_KNOWN_QUESTIONS is not off."""
+    from mgqa.known import load_model
 
-
-def is_follow_up(question: str, history: list[str]) -> bool:
-    """A question that points back ("what about for migraines?", "does it help sleep too?")."""
-    return bool(history) and bool(_FOLLOW_UP.search(question.lower()))
-
-
-def contextual_query(question: str, history: list[str]) -> str:
-    """A follow-up is read together with the previous question; anything else stands alone."""
-    return f"{history[-1]} {question}" if is_follow_up(question, history) else question
+    if judge is None or not getattr(index, "known", None) or not settings.get("known_questions"):
+        return None
+    return load_model()
 
 
 def _clean_history(history: list[str] | None) -> list[str]:

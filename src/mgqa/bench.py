@@ -346,7 +346,8 @@ def warm(plan: Plan) -> Section:
                                   ms(median(lat.ask)), f"{ms(median(lat.floor))} floor", lat.ratio(),
                                   f"≤ {ms(limit)}", median(lat.ask) <= limit,
                                   gap=f"{ms(median(lat.ask) - median(lat.floor))} per question is spent beyond "
-                                      "encoding and the FAISS search: BM25, fusion, the judge, highlighting"))
+                                      "encoding and the FAISS search: BM25, fusion, the judge, known questions, "
+                                          "highlighting"))
     with busy_core():
         for name, engine, queries in corpora:
             lat = measure_warm(engine, queries, max(1, plan.warm_rounds // 2))
@@ -365,30 +366,42 @@ def warm(plan: Plan) -> Section:
     for name, engine, queries in corpora:
         if engine.judge is not None:
             sec.figures.append(judge_cost(name, engine, queries, plan.warm_rounds, sec))
+        if engine.known is not None:
+            sec.figures.append(known_cost(name, engine, queries, plan.warm_rounds, sec))
     return sec
 
 
 def judge_cost(name: str, engine, queries, rounds: int, sec: Section) -> Figure:
-    """What the answer judge adds to a question: ``Engine.rank`` with the judge (features of 10
-    candidates, the model, the reordering) against the same engine without it, interleaved, on the
-    same query vectors."""
-    plain_engine = engine.without_judge()
+    """What the answer judge adds to a question: ``Engine.rank`` with the judge alone (features of
+    10 candidates, the model, the reordering) against the same engine without it."""
+    return added_cost(name, engine.without_known(), engine.without_judge(), queries, rounds, sec,
+                      "answer judge", "10 candidates scored")
+
+
+def known_cost(name: str, engine, queries, rounds: int, sec: Section) -> Figure:
+    """What the known questions add on top of the judge: their vote and the second ranking."""
+    return added_cost(name, engine, engine.without_known(), queries, rounds, sec, "known questions",
+                      f"{len(engine.index.known)} known questions vote")
+
+
+def added_cost(name: str, engine, baseline, queries, rounds: int, sec: Section, what: str, detail: str) -> Figure:
+    """``Engine.rank`` p50 of ``engine`` against ``baseline``, interleaved, on the same query vectors."""
     texts = [engine.prepare_query(q, h) for q, h in queries]
     vectors = list(zip(texts, engine.encoder.encode(texts), strict=True))
-    judged, plain = [], []
+    timed, plain = [], []
     for _ in range(rounds):
         for query, vec in vectors:
             t = time.perf_counter()
             engine.rank(vec, query, 3)
-            judged.append(time.perf_counter() - t)
+            timed.append(time.perf_counter() - t)
             t = time.perf_counter()
-            plain_engine.rank(vec, query, 3)
+            baseline.rank(vec, query, 3)
             plain.append(time.perf_counter() - t)
-    extra = median(judged) - median(plain)
-    sec.lines.append(f"Answer judge, {name} corpus: `Engine.rank` p50 {ms(median(judged))} with the judge against "
+    extra = median(timed) - median(plain)
+    sec.lines.append(f"{what.capitalize()}, {name} corpus: `Engine.rank` p50 {ms(median(timed))} with, "
                      f"{ms(median(plain))} without, over the same {len(vectors)} × {rounds} questions.")
-    return Figure("warm", f"answer judge cost per question, {name} corpus (10 candidates scored)", ms(extra),
-                  f"{ms(median(plain))} ranking without it", median(judged) / median(plain), "reported")
+    return Figure("warm", f"{what} cost per question, {name} corpus ({detail})", ms(extra),
+                  f"{ms(median(plain))} ranking without", median(timed) / median(plain), "reported")
 
 
 ASK_P50_LIMIT = {"default": 0.040, "MedQuAD": 0.060}  # issue 11: all scoring included, 1 thread

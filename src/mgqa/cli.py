@@ -131,15 +131,20 @@ def index() -> None:
               help="Encoder for passages [default: MGQA_ENCODER or auto].")
 @click.option("--synonyms", "synonyms", type=click.Path(dir_okay=False, path_type=Path),
               help="Synonyms file (Solr format) [default: synonyms.txt in the documents' folder].")
+@click.option("--known-questions", "known", type=click.Path(dir_okay=False, path_type=Path),
+              help="Known patient questions (JSONL, the gold-set format) "
+                   "[default: known_questions.jsonl in the documents' folder].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, synonyms: Path | None,
-                debug: bool) -> None:
+                known: Path | None, debug: bool) -> None:
     """Build an index from PATHS (folders or .md/.txt/.html/.jsonl files).
 
     With no PATHS, rebuild the default index from the packaged clinic documents.
     Unreadable files are reported and skipped. The previous index stays usable until the new
     one is complete. The vocabulary of the first path's folder (its synonyms.txt, or --synonyms)
-    is copied into the index; a bad line in it stops the build.
+    is copied into the index, and its known questions (known_questions.jsonl, or
+    --known-questions) are checked against the documents and stored with their vectors; a bad
+    line in either stops the build and names the line.
     """
     from tqdm import tqdm
 
@@ -151,13 +156,15 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
         enc = get_encoder(encoder, threads=0)
         bar = tqdm(unit="passage", desc="embedding", file=sys.stderr, disable=None)
         index, skipped = build_corpus(list(paths), out, enc, progress=bar.update,
-                                      on_total=lambda n: setattr(bar, "total", n), synonyms=synonyms)
+                                      on_total=lambda n: setattr(bar, "total", n), synonyms=synonyms,
+                                      known=known)
         bar.close()
         for line in skipped:
             click.echo(line, err=True)
         m = index.manifest
         click.echo(f"indexed {len(m['documents'])} documents as {m['n_chunks']} passages into {out}"
-                   + (f" ({len(skipped)} skipped)" if skipped else "") + f"; synonyms: {_synonyms_line(m)}")
+                   + (f" ({len(skipped)} skipped)" if skipped else "") + f"; synonyms: {_synonyms_line(m)}; "
+                   f"known questions: {_known_line(m)}")
 
 
 @index.command("info")
@@ -181,6 +188,7 @@ def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
         click.echo(f"search    {m.get('ann')} over {m.get('n_chunks')} passages; chunking {m.get('chunking')}")
         click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
         click.echo(f"synonyms  {_synonyms_line(m)}")
+        click.echo(f"known     {_known_line(m)}")
         for d in m["documents"][:50]:
             click.echo(f"  {d['id']}: {d['title']} ({d.get('chunks')} passages)")
         if len(m["documents"]) > 50:
@@ -193,6 +201,15 @@ def _synonyms_line(manifest: dict) -> str:
     if not s:
         return "none"
     return f"{s['origin']}, {s['entries']} entries (sha256 {s['sha256'][:12]})"
+
+
+def _known_line(manifest: dict) -> str:
+    """"<origin>, 1063 questions (703 answerable, 360 not) (sha256 1a2b3c4d5e6f)", or "none"."""
+    k = manifest.get("known_questions")
+    if not k:
+        return "none"
+    return (f"{k['origin']}, {k['entries']} questions ({k['answerable']} answerable, {k['unanswerable']} not) "
+            f"(sha256 {k['sha256'][:12]})")
 
 
 @main.command("settings")
@@ -248,7 +265,8 @@ def serve(host: str | None, port: int | None, workers: int | None, debug: bool) 
 @click.option("--failures", is_flag=True, help="List the gold questions (or triage messages) the pipeline gets wrong.")
 @click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
 @click.option("--compare", is_flag=True,
-              help="Also run the pipeline without the answer judge, in the same run, and show both.")
+              help="Also run the pipeline without the known questions and without the answer judge, in the same "
+                   "run, and show them side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, failures, sweep, compare,
@@ -260,7 +278,8 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
     model's threshold trade-off (a rule match always counts).
     Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
     dense-only; the corpus index is built once and cached under MGQA_CACHE_DIR.
-    --compare adds the full pipeline without the answer judge (gold set and corpus).
+    --compare adds the pipeline with the judge alone (no known questions) and without the judge
+    (gold set; a corpus has no known questions, so only the latter).
     """
     from mgqa import evaluate
 
@@ -281,26 +300,30 @@ def _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate
     gold = evaluate.load_gold(gold_file)  # checked before the engine loads
     engine = get_engine(index_dir)
     report = evaluate.run_gold(engine, gold)
-    metrics = report.metrics()
-    without = None
+    runs = {"with judge": report.metrics()}
+    if compare and engine.known is not None:
+        runs["judge, no known questions"] = evaluate.run_gold(engine.without_known(), gold).metrics()
     if compare:
-        without = evaluate.run_gold(engine.without_judge(), gold).metrics()
+        runs["without judge"] = evaluate.run_gold(engine.without_judge(), gold).metrics()
+    known = evaluate.known_count(engine, gold)
     if as_json:
-        click.echo(json.dumps({"with judge": metrics, "without judge": without} if compare else metrics))
+        click.echo(json.dumps(dict(runs, known_questions=known) if compare else dict(runs["with judge"],
+                                                                                   known_questions=known)))
         return
     counts = {k: sum(r["kind"] == k for r in report.rows) for k in ("answerable", "unanswerable", "emergency", "benign")}
     click.echo("gold set: " + ", ".join(f"{v} {k}" for k, v in counts.items())
                + ("" if engine.judge else " (the answer judge is off: MGQA_JUDGE, or not trained for this encoder)"))
-    if without is None:
-        click.echo("| metric | value |\n|---|---|")
-        for name, value in metrics.items():
-            click.echo(f"| {name} | {value:.3f} |")
-    else:
-        click.echo("| metric | with the judge | without |\n|---|---|---|")
-        for name, value in metrics.items():
-            click.echo(f"| {name} | {value:.3f} | {without[name]:.3f} |")
+    if known:
+        click.echo(f"in-sample: {known} of these {len(gold)} questions are among the index's known questions, "
+                   "so they vote for their own answers; the figures are not a measure of new questions")
+    names = {"with judge": "full pipeline" if engine.known is not None else "with the judge",
+             "judge, no known questions": "judge alone", "without judge": "without the judge"}
+    heads = [names[r] for r in runs] if len(runs) > 1 else ["value"]
+    click.echo("| metric | " + " | ".join(heads) + " |\n|---|" + "---|" * len(runs))
+    for name in runs["with judge"]:
+        click.echo(f"| {name} | " + " | ".join(f"{m[name]:.3f}" for m in runs.values()) + " |")
     if sweep:
-        what = "judge probability" if engine.judge else "cosine"
+        what = "answer probability" if engine.judge else "cosine"
         thresholds = ([round(0.05 * i, 2) for i in range(1, 20)] if engine.judge
                       else [round(0.20 + 0.025 * i, 3) for i in range(13)])
         click.echo(f"\n| {what} threshold | answered (answerable) | Hit@1 | abstention recall |\n|---|---|---|---|")

@@ -66,3 +66,10 @@ class SynonymsError(MgqaError):
     """A synonyms file that cannot be used: unreadable, not UTF-8, or a malformed line (named)."""
 
     exit_code = 2
+
+
+class KnownQuestionsError(MgqaError):
+    """A known-questions file that cannot be used: unreadable, not UTF-8, a malformed line, or an
+    answer that is not verbatim in the documents (each named by its line)."""
+
+    exit_code = 2

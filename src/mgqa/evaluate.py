@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from mgqa.types import Answer
 
 MODES = ("hybrid", "lexical", "dense")
@@ -142,6 +144,21 @@ def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
                             "top_rank": top_rank,
                             "top_cosine": decision.top_cosine if decision else None, "json": answer.to_dict()})
     return report
+
+
+def known_count(engine, gold: list[dict]) -> int:
+    """How many of ``gold``'s questions the index already knows (a known question within cosine
+    0.995 of it, history included): those vote for their own answers, so they are in-sample."""
+    from mgqa.answer import _clean_history
+    from mgqa.conversation import query_vector
+
+    memory = getattr(engine.index, "known", None)
+    if not memory or not gold:
+        return 0
+    now = engine.encoder.encode([" ".join(item["question"].split()) for item in gold])
+    vecs = [query_vector(v, item["question"], _clean_history(item.get("history")), engine.encoder)
+            for v, item in zip(now, gold, strict=True)]
+    return int(((np.stack(vecs) @ memory.vectors.T).max(axis=1) >= 0.995).sum())
 
 
 def _rank_of(index, ranked: list[int], item: dict, span: tuple[int, int]) -> int | None:

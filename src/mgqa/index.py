@@ -3,9 +3,12 @@
 Layout of an index directory::
 
     manifest.json        build id, format version, model, chunking, documents (hash each),
-                         synonyms (origin, sha256, entries), files (sha256 each)
+                         synonyms (origin, sha256, entries), known questions (origin,
+                         sha256, counts), files (sha256 each)
     data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary,
-                         synonyms.txt (a copy of the corpus's vocabulary, when it has one)
+                         synonyms.txt (a copy of the corpus's vocabulary, when it has one),
+                         known.npy and known.jsonl (the known questions' vectors and the
+                         passages answering each, when the corpus has them: ``known``)
 
 The manifest is written last and atomically (``os.replace``): a build killed at any moment
 leaves the previous manifest pointing at the previous, untouched data directory, and a server
@@ -34,6 +37,9 @@ from mgqa import __version__
 from mgqa.chunking import ChunkParams, chunk_document
 from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
 from mgqa.ingest import content_hash
+from mgqa.known import NONE as NO_KNOWN_QUESTIONS
+from mgqa.known import KnownQuestions, Memory
+from mgqa.known import beside as known_beside
 from mgqa.synonyms import NONE, Synonyms, beside
 from mgqa.types import Chunk, Document
 
@@ -54,6 +60,7 @@ class Index:
     dense: Any  # faiss.Index
     lexical: Any  # mgqa.lexical.Lexical
     docs: dict[str, dict] = field(default_factory=dict)  # doc id -> manifest entry
+    known: Memory | None = None  # the corpus's known questions (``known``), if it has any
 
     @property
     def model_id(self) -> str:
@@ -63,15 +70,18 @@ class Index:
 def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams = ChunkParams(),
           sources: list[dict] | None = None, build_command: str = "mgqa index build",
           progress: Callable[[int], None] | None = None, corpus: str = "documents",
-          on_total: Callable[[int], None] | None = None, synonyms: Synonyms = NONE) -> Index:
+          on_total: Callable[[int], None] | None = None, synonyms: Synonyms = NONE,
+          known: KnownQuestions = NO_KNOWN_QUESTIONS) -> Index:
     """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given. ``synonyms``
-    expand questions for this corpus, and are saved with it.
+    expand questions for this corpus, and ``known`` questions vote for its passages; both are
+    saved with it.
 
     Documents whose content hash is unchanged since the index already at ``out`` was built keep
     their vectors, so a rebuild after one edit re-embeds only that document. ``on_total`` hears
     the number of passages once they are known, before embedding starts.
     """
     from mgqa.ann import build_ann, fits, keep_training
+    from mgqa.known import compile_memory
     from mgqa.lexical import Lexical
 
     previous = _previous(out, encoder, params) if out else None
@@ -85,6 +95,8 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
     manifest["synonyms"] = synonyms.record()
+    manifest["known_questions"] = known.record()
+    memory = compile_memory(known, docs, chunks, encoder)  # checked before anything is written
     lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows, synonyms)
     # Rows not carried over from the previous index: new or changed passages, and removed ones.
     changed = int((old_rows < 0).sum()) + (len(previous.vectors) - int((old_rows >= 0).sum()) if previous else 0)
@@ -92,7 +104,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     keep = fits(centroids, vectors)
     dense = build_ann(vectors, centroids if keep else None)
     manifest["ann_training"] = {"added_since": (previous.training["added_since"] + changed) if keep else 0}
-    index = Index(out, manifest, chunks, vectors, dense, lexical)
+    index = Index(out, manifest, chunks, vectors, dense, lexical, known=memory)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
         save(index, out)
@@ -169,6 +181,8 @@ def save(index: Index, out: Path) -> None:
     """Write data into a fresh directory, then swap the manifest in atomically."""
     import faiss
 
+    from mgqa.known import save as save_known
+
     out.mkdir(parents=True, exist_ok=True)
     data = DATA_PREFIX + f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     tmp = out / (data + ".tmp")
@@ -180,6 +194,8 @@ def save(index: Index, out: Path) -> None:
     np.save(tmp / "vectors.npy", index.vectors, allow_pickle=False)
     faiss.write_index(index.dense, str(tmp / "dense.faiss"))
     index.lexical.save(tmp)
+    if index.known is not None:
+        save_known(index.known, tmp)
     for f in tmp.iterdir():
         _fsync(f)
     os.replace(tmp, out / data)
@@ -249,6 +265,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
     import faiss
 
     from mgqa.ann import configure_search
+    from mgqa.known import load as load_known
     from mgqa.lexical import Lexical
 
     path = Path(path)
@@ -270,12 +287,13 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
         # Memory-mapped too (faiss >= 1.11), so that server processes share the vectors.
         dense = faiss.read_index(str(data / "dense.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         lexical = Lexical.load(data)
+        known = load_known(data, len(chunks))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
         raise IndexCorrupt(f"the index at {path} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
     if not (len(chunks) == len(vectors) == dense.ntotal == manifest.get("n_chunks")):
         raise IndexCorrupt(f"the index at {path} is inconsistent (chunk and vector counts differ); {fix}")
     configure_search(dense)
-    index = Index(path, manifest, chunks, vectors, dense, lexical)
+    index = Index(path, manifest, chunks, vectors, dense, lexical, known=known)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     return index
 
@@ -308,6 +326,18 @@ def check_fresh(index: Index, docs: list[Document]) -> None:
                 (("changed", changed), ("added", added), ("removed", removed)) if ids]
     if problems:
         raise StaleIndex(f"the index at {index.path} is out of date ({'; '.join(problems)}); "
+                         f"{_fix(index.path, index.manifest)}")
+
+
+def _check_packaged_known(index: Index) -> None:
+    """The default index is stale when the packaged known questions changed (a new mgqa)."""
+    from mgqa.known import packaged_sha256
+
+    record = index.manifest.get("known_questions") or {}
+    if record and not str(record.get("origin", "")).endswith("(packaged)"):
+        return  # built with a clinic's own file (--known-questions): that file is the clinic's to keep
+    if record.get("sha256") != packaged_sha256():
+        raise StaleIndex(f"the index at {index.path} was built with other known questions; "
                          f"{_fix(index.path, index.manifest)}")
 
 
@@ -433,17 +463,20 @@ DEFAULT_CORPUS = "default"
 def build_corpus(paths: list[Path], out: Path, encoder,
                  progress: Callable[[int], None] | None = None,
                  on_total: Callable[[int], None] | None = None,
-                 synonyms: Path | None = None) -> tuple[Index, list[str]]:
+                 synonyms: Path | None = None, known: Path | None = None) -> tuple[Index, list[str]]:
     """Build from the clinic's files (or, with no paths, the packaged default corpus).
 
     The corpus's synonyms are ``synonyms`` when given, else the ``synonyms.txt`` beside the
-    documents (the packaged one for the default corpus), else none. They are parsed before
-    anything is read or written, so a bad line leaves the index at ``out`` untouched.
+    documents (the packaged one for the default corpus), else none; its known questions likewise
+    ``known`` or the ``known_questions.jsonl`` beside them. Both are parsed before anything is
+    read or written (and the known answers checked before anything is written), so a bad line
+    leaves the index at ``out`` untouched.
     Returns the index and the lines about skipped files.
     """
     from mgqa.ingest import default_documents, read_paths
 
     vocabulary = corpus_synonyms(paths, synonyms)
+    questions = corpus_known_questions(paths, known)
     if paths:
         report = read_paths(paths)
         if not report.documents:
@@ -453,13 +486,14 @@ def build_corpus(paths: list[Path], out: Path, encoder,
         docs, skipped = report.documents, report.skipped
         # The synonyms file is a source too: editing it makes the index stale, like a document.
         vocab_file = synonyms or beside(paths)
-        sources = source_records([f for f in [*report.files, vocab_file] if f is not None and f.is_file()])
+        known_file = known or known_beside(paths)
+        sources = source_records([f for f in [*report.files, vocab_file, known_file] if f is not None and f.is_file()])
         command = "mgqa index build " + " ".join(str(p) for p in paths)
         corpus = "files"
     else:
         docs, skipped, sources, command, corpus = default_documents(), [], [], "mgqa index build", DEFAULT_CORPUS
     index = build(docs, encoder, out, sources=sources, build_command=command,
-                  progress=progress, corpus=corpus, on_total=on_total, synonyms=vocabulary)
+                  progress=progress, corpus=corpus, on_total=on_total, synonyms=vocabulary, known=questions)
     return index, skipped
 
 
@@ -480,6 +514,19 @@ def corpus_synonyms(paths: list[Path], override: Path | None = None) -> Synonyms
     return parse(decode(packaged, origin), origin, hashlib.sha256(packaged).hexdigest())
 
 
+def corpus_known_questions(paths: list[Path], override: Path | None = None) -> KnownQuestions:
+    """The known questions a build from ``paths`` uses: ``override``, the file beside the
+    documents, or for the default corpus (no paths) the packaged one."""
+    from mgqa.known import packaged, read
+
+    if override is not None:
+        return read(override)
+    if paths:
+        found = known_beside(paths)
+        return read(found) if found else NO_KNOWN_QUESTIONS
+    return packaged()
+
+
 def open_index(index_dir: str | Path | None, encoder) -> Index:
     """Load the index an interface should answer from, refusing a stale one."""
     from mgqa import settings
@@ -489,6 +536,7 @@ def open_index(index_dir: str | Path | None, encoder) -> Index:
     index = load(path, encoder)
     if index.manifest.get("corpus") == DEFAULT_CORPUS:
         check_fresh(index, default_documents())
+        _check_packaged_known(index)
     else:
         check_sources(index)
     return index

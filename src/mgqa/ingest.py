@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from mgqa.errors import IngestError
+from mgqa.known import FILE_NAME as KNOWN_QUESTIONS_FILE
 from mgqa.normalize import clean_controls
 from mgqa.synonyms import FILE_NAME as SYNONYMS_FILE
 from mgqa.types import Document
@@ -74,8 +75,8 @@ def _expand(paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
             for f in sorted(p.rglob("*")):
                 if f.is_dir() or any(part.startswith(".") for part in f.relative_to(p).parts):
                     continue
-                if f.parent == p and f.name == SYNONYMS_FILE:
-                    continue  # the folder's vocabulary (synonyms.py), not a document
+                if f.parent == p and f.name in (SYNONYMS_FILE, KNOWN_QUESTIONS_FILE):
+                    continue  # the folder's vocabulary (synonyms.py) and known questions (known.py), not documents
                 if not f.is_file():
                     report.skip(str(f), "not a regular file (a broken link, a pipe or a device)")
                     continue

@@ -280,10 +280,14 @@ def load_model(directory: Path | None = None) -> JudgeModel:
 
 @dataclass(frozen=True)
 class Judgement:
-    """The candidates in the ranker's order, and the calibrated probability that the first answers."""
+    """The candidates in the ranker's order, the calibrated probability that the first answers,
+    the ranker's logits in that order and what the abstention model read (LIST_FEATURES): the
+    known questions weigh them (``known``)."""
 
     hits: list[Hit]
     best: float
+    logits: np.ndarray
+    evidence: np.ndarray
 
 
 def judge(model: JudgeModel, index, qvec: np.ndarray, question: str, hits: list[Hit]) -> Judgement:
@@ -292,7 +296,9 @@ def judge(model: JudgeModel, index, qvec: np.ndarray, question: str, hits: list[
     rows = features(index, qvec, question, hits)
     logits = model.logits(rows)
     order = np.argsort(-logits, kind="stable")
-    return Judgement([hits[i] for i in order], model.answers(rows, logits))
+    evidence = list_features(rows, logits)
+    best = float(abstention_probability(evidence, model.mean, model.scale, model.coef, model.intercept))
+    return Judgement([hits[i] for i in order], best, logits[order], evidence)
 
 
 _LOADED: list[JudgeModel] = []

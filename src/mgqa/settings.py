@@ -40,6 +40,8 @@ SETTINGS: list[Setting] = [
             "threshold; for comparison and constrained hosts).", _bool),
     Setting("judge_threshold", 0.0, "The judge's probability below which the answer is no_answer; 0: the "
             "judge's own (chosen by its training sweep). Higher abstains more (see `mgqa eval --sweep`).", float),
+    Setting("known_questions", True, "Let the index's known patient questions (known_questions.jsonl beside "
+            "the documents) vote with the judge (off: the judge alone; needs the judge).", _bool),
     Setting("top_k", 3, "Passages returned per answer.", int),
     Setting("max_question_chars", 1000, "Longest question accepted, in characters.", int),
     Setting("host", "127.0.0.1", "Address the server binds to."),

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mgqa import datafile
 from mgqa.errors import SynonymsError
 from mgqa.normalize import fold
 
@@ -121,23 +122,13 @@ def parse(text: str, origin: str, sha256: str | None = None) -> Synonyms:
 
 def decode(raw: bytes, origin: str) -> str:
     """UTF-8 text of ``raw``; undecodable bytes raise ``SynonymsError`` naming their line."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        n = raw.count(b"\n", 0, exc.start) + 1
-        raise SynonymsError(f"{origin} line {n}: not UTF-8 text (byte {raw[exc.start]:#04x}); save it as UTF-8") from None
+    return datafile.decode(raw, origin, SynonymsError)
 
 
 def read(path: Path, origin: str | None = None) -> Synonyms:
     """Parse the synonyms file at ``path``; ``origin`` names it in the manifest [default: the path]."""
     origin = origin or str(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise SynonymsError(f"cannot read the synonyms file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SynonymsError(f"the synonyms file {path} is over {MAX_FILE_BYTES:,} bytes; a vocabulary is kilobytes")
+    raw = datafile.read_bytes(path, MAX_FILE_BYTES, SynonymsError, "synonyms file")
     return parse(decode(raw, origin), origin, hashlib.sha256(raw).hexdigest())
 
 
