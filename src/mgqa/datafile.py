@@ -28,3 +28,12 @@ def decode(raw: bytes, origin: str, error: type[Exception]) -> str:
     except UnicodeDecodeError as exc:
         n = raw.count(b"\n", 0, exc.start) + 1
         raise error(f"{origin} line {n}: not UTF-8 text (byte {raw[exc.start]:#04x}); save it as UTF-8") from None
+
+
+def beside(paths: list[Path], name: str) -> Path | None:
+    """The file ``name`` in the documents' folder: the first path if a folder, else its folder."""
+    if not paths:
+        return None
+    folder = paths[0] if paths[0].is_dir() else paths[0].parent
+    candidate = folder / name
+    return candidate if candidate.is_file() else None

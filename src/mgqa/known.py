@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mgqa import datafile
 from mgqa.conversation import query_vector
 from mgqa.datafile import decode, read_bytes
 from mgqa.errors import KnownQuestionsError, MgqaError
@@ -141,12 +142,8 @@ def packaged_sha256() -> str:
 
 
 def beside(paths: list[Path]) -> Path | None:
-    """The ``known_questions.jsonl`` in the documents' folder: the first path if a folder, else its folder."""
-    if not paths:
-        return None
-    folder = paths[0] if paths[0].is_dir() else paths[0].parent
-    candidate = folder / FILE_NAME
-    return candidate if candidate.is_file() else None
+    """The ``known_questions.jsonl`` in the documents' folder, if there is one."""
+    return datafile.beside(paths, FILE_NAME)
 
 
 # ------------------------------------------------------------------ in the index

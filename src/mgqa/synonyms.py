@@ -133,9 +133,5 @@ def read(path: Path, origin: str | None = None) -> Synonyms:
 
 
 def beside(paths: list[Path]) -> Path | None:
-    """The ``synonyms.txt`` in the documents' folder: the first path if a folder, else its folder."""
-    if not paths:
-        return None
-    folder = paths[0] if paths[0].is_dir() else paths[0].parent
-    candidate = folder / FILE_NAME
-    return candidate if candidate.is_file() else None
+    """The ``synonyms.txt`` in the documents' folder, if there is one."""
+    return datafile.beside(paths, FILE_NAME)
