@@ -38,8 +38,9 @@ SETTINGS: list[Setting] = [
     Setting("encoder", "auto", "Query/passage encoder: auto (ONNX if available), onnx or torch."),
     Setting("judge", True, "Rank and abstain with the learned answer judge (off: fused order and a cosine "
             "threshold; for comparison and constrained hosts).", _bool),
-    Setting("judge_threshold", 0.0, "The judge's probability below which the answer is no_answer; 0: the "
-            "judge's own (chosen by its training sweep). Higher abstains more (see `mgqa eval --sweep`).", float),
+    Setting("judge_threshold", 0.0, "The answer probability below which the answer is no_answer; 0: the "
+            "model's own, chosen by its training sweep (the known questions' model, else the judge's). Higher "
+            "abstains more (see `mgqa eval --sweep`).", float),
     Setting("known_questions", True, "Let the index's known patient questions (known_questions.jsonl beside "
             "the documents) vote with the judge (off: the judge alone; needs the judge).", _bool),
     Setting("top_k", 3, "Passages returned per answer.", int),
