@@ -300,7 +300,7 @@ def test_on_questions_it_does_not_know_the_gold_set_keeps_its_held_out_figures(t
     gold = evaluate.load_gold()
     # a few other writers happened to type the very same words as a gold question: that is wording
     # patients share, not leakage of the set
-    assert engine.known is not None and evaluate.known_count(engine, gold) < 10
+    assert engine.known is not None and evaluate.known_count(engine, gold) <= len(gold) // 10
     m = evaluate.run_gold(engine, gold).metrics()
     alone = evaluate.run_gold(engine.without_known(), gold).metrics()
     assert m["abstention recall"] >= 0.93 and m["answered (answerable)"] >= 0.85

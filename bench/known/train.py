@@ -45,10 +45,10 @@ SETS = {"gold": DATA / "gold.jsonl", "unseen": BENCH / "data" / "gold_unseen.jso
         "test": BENCH / "data" / "gold_test.jsonl", "blind3": BENCH / "data" / "gold_blind3.jsonl",
         "train_a": BENCH / "judge" / "questions_a.jsonl", "train_b": BENCH / "judge" / "questions_b.jsonl",
         "blind4": BENCH / "data" / "gold_blind4.jsonl", "blind5": BENCH / "data" / "gold_blind5.jsonl",
-        "blind6": BENCH / "data" / "gold_blind6.jsonl",
-        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in "cdefghijklmnop"}}
+        "blind6": BENCH / "data" / "gold_blind6.jsonl", "blind7": BENCH / "data" / "gold_blind7.jsonl",
+        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in "cdefghijklmnopqrst"}}
 # The judge (model 4) never trained on these: its probability is as confident there as on a new question.
-FIT = ("blind4", "blind5", "blind6", *(f"train_{x}" for x in "cdefghijklmnop"))
+FIT = ("blind4", "blind5", "blind6", "blind7", *(f"train_{x}" for x in "cdefghijklmnopqrst"))
 # neighbours, power, and whether the abstention model also reads what the judge's own read: chosen held out on FIT
 GRID = [(k, p, e) for k in (5, 8, 12) for p in (2.0, 4.0, 8.0) for e in (False, True)]
 POOL = 50

@@ -36,6 +36,7 @@ from mgqa.conversation import query_vector
 from mgqa.datafile import decode, read_bytes
 from mgqa.errors import KnownQuestionsError, MgqaError
 from mgqa.judge import LIST_FEATURES
+from mgqa.normalize import clean_controls
 from mgqa.types import Chunk, Document, Hit
 
 FILE_NAME = "known_questions.jsonl"  # found beside the documents; its compiled form travels with the index
@@ -191,10 +192,15 @@ def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chu
         rows.append(held)
     vectors = np.zeros((len(known.entries), encoder.dim), np.float32)
     if known.entries:
-        now = encoder.encode([e.question for e in known.entries])
-        for i, e in enumerate(known.entries):
-            vectors[i] = query_vector(now[i], e.question, list(e.history), encoder)
+        texts = [_clean(e.question) for e in known.entries]  # as answering cleans a question
+        now = encoder.encode(texts)
+        for i, (e, text) in enumerate(zip(known.entries, texts, strict=True)):
+            vectors[i] = query_vector(now[i], text, [_clean(h) for h in e.history if h.strip()], encoder)
     return Memory(vectors, tuple(rows), tuple(e.line for e in known.entries))
+
+
+def _clean(text: str) -> str:
+    return " ".join(clean_controls(text).split())
 
 
 def save(memory: Memory, directory: Path) -> None:
