@@ -25,7 +25,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -162,6 +162,11 @@ class Memory:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @cached_property
+    def answered(self) -> np.ndarray:
+        """Which known questions the documents answer (a boolean mask)."""
+        return np.array([bool(r) for r in self.rows], bool)
+
 
 def holds(chunk: Chunk, doc_id: str, start: int, end: int) -> bool:
     """Whether ``chunk`` holds at least half of the answer ``doc_id[start:end]`` (as `mgqa eval` counts)."""
@@ -271,11 +276,10 @@ def votes(model: KnownModel, memory: Memory, qvec: np.ndarray) -> Votes:
     for j in order[:model.pool]:
         for r in memory.rows[j]:
             nearest.setdefault(r, float(sims[j]))
-    answered = [float(sims[j]) for j in order if memory.rows[j]][:1]
-    unanswered = [float(sims[j]) for j in order if not memory.rows[j]][:1]
+    answered, unanswered = sims[memory.answered], sims[~memory.answered]
     total = total or 1.0
     return Votes({r: v / total for r, v in share.items()}, none / total, nearest,
-                 answered[0] if answered else 0.0, unanswered[0] if unanswered else 0.0)
+                 float(answered.max()) if answered.size else 0.0, float(unanswered.max()) if unanswered.size else 0.0)
 
 
 def decide(model: KnownModel, vote: Votes, hits: list[Hit], logits: np.ndarray, judge_probability: float,
