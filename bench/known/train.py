@@ -96,15 +96,9 @@ def judged(engine, questions: list[dict]) -> list[dict]:
 
 
 def candidates(engine, model, memory, seen: dict, qvec) -> tuple[known.Votes, list]:
-    from mgqa.scope import for_population
-    from mgqa.types import Hit
-
+    """The votes and the candidates, as the engine builds them (``known.candidates``)."""
     vote = known.votes(model, memory, qvec)
-    hits = seen["verdict"].hits
-    ids = {h.chunk_id for h in hits}
-    extra = [Hit(r, 0.0, float(engine.index.vectors[r] @ qvec)) for r in sorted(vote.share) if r not in ids]
-    extra, _ = for_population(seen["query"], extra, engine.index.chunks)
-    return vote, hits + extra
+    return vote, known.candidates(engine.index, vote, seen["verdict"].hits, seen["query"], qvec)
 
 
 def prepared(engine, rows: list[dict], seen: list[dict], memories: dict, sets, neighbours: int, power: float) -> list:

@@ -112,13 +112,11 @@ class Engine:
     def _consult_known(self, qvec: np.ndarray, query: str, verdict) -> tuple[list[Hit], float]:
         """The judged candidates and the passages the nearest known questions vote for (those
         that may be quoted to this population), reordered, and the probability of answering."""
-        from mgqa.known import decide, votes
+        from mgqa.known import candidates, decide, votes
 
         vote = votes(self.known, self.index.known, qvec)
-        seen = {h.chunk_id for h in verdict.hits}
-        extra = [Hit(r, 0.0, float(self.index.vectors[r] @ qvec)) for r in sorted(vote.share) if r not in seen]
-        extra, _ = for_population(query, extra, self.index.chunks)
-        return decide(self.known, vote, verdict.hits + extra, verdict.logits, verdict.best, verdict.evidence)
+        hits = candidates(self.index, vote, verdict.hits, query, qvec)
+        return decide(self.known, vote, hits, verdict.logits, verdict.best, verdict.evidence)
 
     def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
         """The question's vector (``now``, shared with triage), leaning on the previous question

@@ -179,7 +179,7 @@ def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chu
     if known.origin is None:
         return None
     by_id = {d.id: d for d in docs}
-    rows = []
+    rows: list[tuple[int, ...]] = []
     for e in known.entries:
         if e.answer is None:
             rows.append(())
@@ -280,6 +280,16 @@ def votes(model: KnownModel, memory: Memory, qvec: np.ndarray) -> Votes:
     total = total or 1.0
     return Votes({r: v / total for r, v in share.items()}, none / total, nearest,
                  float(answered.max()) if answered.size else 0.0, float(unanswered.max()) if unanswered.size else 0.0)
+
+
+def candidates(index, vote: Votes, judged: list[Hit], query: str, qvec: np.ndarray) -> list[Hit]:
+    """The judged hits, then the passages only the votes name (those that may be quoted to the
+    population ``query`` asks about: ``scope.for_population``)."""
+    from mgqa.scope import for_population
+
+    seen = {h.chunk_id for h in judged}
+    extra = [Hit(r, 0.0, float(index.vectors[r] @ qvec)) for r in sorted(vote.share) if r not in seen]
+    return judged + for_population(query, extra, index.chunks)[0]
 
 
 def decide(model: KnownModel, vote: Votes, hits: list[Hit], logits: np.ndarray, judge_probability: float,
