@@ -78,9 +78,7 @@ def write_known_questions() -> list[dict]:
 def judged(engine, questions: list[dict]) -> list[dict]:
     """Each question as the pipeline sees it: its vector and the judge's verdict (population rules applied)."""
     from mgqa.answer import _clean_history, contextual_query, validate
-    from mgqa.judge import CANDIDATES, judge
-    from mgqa.retrieve import search
-    from mgqa.scope import for_population
+    from mgqa.judge import CANDIDATES
 
     out = []
     vecs = engine.encoder.encode([validate(q["question"]) for q in questions])
@@ -89,8 +87,7 @@ def judged(engine, questions: list[dict]) -> list[dict]:
         turns = _clean_history(q.get("history"))
         query = contextual_query(text, turns)
         qvec = engine.query_vector(now, text, turns)
-        hits, population = for_population(query, search(engine.index, qvec, query, CANDIDATES), engine.index.chunks)
-        verdict = judge(engine.judge, engine.index, qvec, query, hits[:CANDIDATES]) if hits else None
+        _, population, verdict = engine.judged(qvec, query, CANDIDATES)
         out.append({"qvec": qvec, "query": query, "verdict": verdict, "population": population})
     return out
 

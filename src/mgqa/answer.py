@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from mgqa.retrieve import search
 from mgqa.scope import Decision, for_population
 from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Answer, Citation, Hit, Passage
+
+if TYPE_CHECKING:
+    from mgqa.judge import Judgement
 
 HISTORY_TURNS = 6
 
@@ -94,20 +98,29 @@ class Engine:
         """The ``k`` best hits for ``query`` and whether to answer with them: fused candidates,
         less those for another population, the first ones reordered by the judge's probability
         of answering (hybrid mode only: the other modes are single retrievers, for evaluation)."""
-        from mgqa.judge import CANDIDATES, judge
+        from mgqa.judge import CANDIDATES
 
-        judged = self.judge is not None and mode == "hybrid"
-        hits = search(self.index, qvec, query, max(k, CANDIDATES) if judged else k, mode)
-        hits, population = for_population(query, hits, self.index.chunks)
-        if not judged or not hits:
+        hits, population, verdict = self.judged(qvec, query, k, mode)
+        if verdict is None:
             return hits[:k], Decision(hits[0].dense if hits else None, population=population)
-        verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES])
         hits, probability, threshold = verdict.hits + hits[CANDIDATES:], verdict.best, self.judge.threshold
         if self.known is not None:
             hits, probability = self._consult_known(qvec, query, verdict)
             threshold = self.known.threshold
         threshold = settings.get("judge_threshold") or threshold
-        return hits[:k], Decision(hits[0].dense if hits else None, probability, threshold, population)
+        return hits[:k], Decision(hits[0].dense, probability, threshold, population)
+
+    def judged(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid") -> tuple[list[Hit], str | None, Judgement | None]:
+        """The fused candidates (enough for the judge), less those for another population; the
+        population that ruled them all out, if one did; and the judge's ``Judgement`` of the first
+        ones (None without the judge, outside hybrid mode or without candidates)."""
+        from mgqa.judge import CANDIDATES, judge
+
+        use = self.judge is not None and mode == "hybrid"
+        hits = search(self.index, qvec, query, max(k, CANDIDATES) if use else k, mode)
+        hits, population = for_population(query, hits, self.index.chunks)
+        verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES]) if use and hits else None
+        return hits, population, verdict
 
     def _consult_known(self, qvec: np.ndarray, query: str, verdict) -> tuple[list[Hit], float]:
         """The judged candidates and the passages the nearest known questions vote for (those

@@ -69,7 +69,9 @@ def answer_span(item: dict, docs: dict) -> tuple[int, int]:
 
 def holds_answer(doc_id: str, start: int, end: int, item: dict, span: tuple[int, int]) -> bool:
     """Whether the passage ``doc_id[start:end]`` holds at least half of the gold answer span."""
-    return doc_id == item["doc_id"] and min(end, span[1]) - max(start, span[0]) >= (span[1] - span[0]) / 2
+    from mgqa.known import holds
+
+    return holds(doc_id, start, end, item["doc_id"], *span)
 
 
 def hit_rank(answer: Answer, item: dict, span: tuple[int, int]) -> int | None:

@@ -168,9 +168,11 @@ class Memory:
         return np.array([bool(r) for r in self.rows], bool)
 
 
-def holds(chunk: Chunk, doc_id: str, start: int, end: int) -> bool:
-    """Whether ``chunk`` holds at least half of the answer ``doc_id[start:end]`` (as `mgqa eval` counts)."""
-    return chunk.doc_id == doc_id and min(chunk.end, end) - max(chunk.start, start) >= (end - start) / 2
+def holds(doc_id: str, start: int, end: int, answer_doc: str, answer_start: int, answer_end: int) -> bool:
+    """Whether the passage ``doc_id[start:end]`` holds at least half of the answer
+    ``answer_doc[answer_start:answer_end]``: the one rule for where an answer is, here and in `mgqa eval`."""
+    return (doc_id == answer_doc
+            and min(end, answer_end) - max(start, answer_start) >= (answer_end - answer_start) / 2)
 
 
 def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chunk], encoder) -> Memory | None:
@@ -190,7 +192,8 @@ def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chu
         start = doc.text.find(e.answer)
         if start < 0:
             raise KnownQuestionsError(f"{known.origin} line {e.line}: the answer is not verbatim in {e.doc_id!r}")
-        held = tuple(i for i, c in enumerate(chunks) if holds(c, doc.id, start, start + len(e.answer)))
+        held = tuple(i for i, c in enumerate(chunks) if holds(c.doc_id, c.start, c.end, doc.id, start,
+                                                              start + len(e.answer)))
         if not held:  # a heading or a line no passage keeps: the document's passage nearest to it
             own = [i for i, c in enumerate(chunks) if c.doc_id == doc.id]
             held = (min(own, key=lambda i: max(chunks[i].start - start, start - chunks[i].end, 0)),) if own else ()
