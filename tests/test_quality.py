@@ -56,5 +56,7 @@ def test_overlapping_passages_are_returned_once(default_index, engine):
 
 def test_highlight_prefers_the_sentence_with_the_asked_for_kind_of_answer(engine):
     p = engine.ask("What dose of magnesium did the fibromyalgia trial use?").passages[0]
-    (s, e), = p.highlights
-    assert "100 milligrams" in p.text[s:e]
+    marked = [p.text[s:e] for s, e in p.highlights]
+    assert any("100 milligrams" in m for m in marked)
+    # the trial's topic sentence may clear KEEP_RATIO too (0.71 of the dose sentence); the rest may not
+    assert len(marked) <= 2 and not any(m.startswith("Researchers also tracked") for m in marked)

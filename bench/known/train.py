@@ -13,10 +13,10 @@ regressions of ``known.decide`` learn to weigh their votes:
 Honesty rules:
 - A question never votes for itself: each set is scored against the known questions of the
   *other* sets (leave one set out), as a new patient's question would be.
-- The models fit only on sets the judge did not train on (FIT: blind sets 4-6), so that the
+- The models fit only on sets the judge did not train on (FIT: blind sets 4-8 and training sets c-x), so that the
   judge's probability is as confident as it is on a new question, not as on its training data.
-- The threshold maximises answered + abstention recall over those sets' held-out predictions,
-  the same rule as the judge's; the sweep is logged.
+- The threshold leaves the most room to every acceptance target at once (Hit@1, Hit@3, answered,
+  abstention recall) on those sets' pooled held-out predictions; the sweep is logged.
 - Each set's figures are reported held out (models fitted without it, its questions not known).
 
 Writes ``src/mgqa/corpus/known_questions.jsonl`` and ``src/mgqa/data/known_model.json``; log:
@@ -46,9 +46,10 @@ SETS = {"gold": DATA / "gold.jsonl", "unseen": BENCH / "data" / "gold_unseen.jso
         "train_a": BENCH / "judge" / "questions_a.jsonl", "train_b": BENCH / "judge" / "questions_b.jsonl",
         "blind4": BENCH / "data" / "gold_blind4.jsonl", "blind5": BENCH / "data" / "gold_blind5.jsonl",
         "blind6": BENCH / "data" / "gold_blind6.jsonl", "blind7": BENCH / "data" / "gold_blind7.jsonl",
-        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in "cdefghijklmnopqrst"}}
+        "blind8": BENCH / "data" / "gold_blind8.jsonl",
+        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in "cdefghijklmnopqrstuvwx"}}
 # The judge (model 4) never trained on these: its probability is as confident there as on a new question.
-FIT = ("blind4", "blind5", "blind6", "blind7", *(f"train_{x}" for x in "cdefghijklmnopqrst"))
+FIT = ("blind4", "blind5", "blind6", "blind7", "blind8", *(f"train_{x}" for x in "cdefghijklmnopqrstuvwx"))
 # neighbours, power, and whether the abstention model also reads what the judge's own read: chosen held out on FIT
 GRID = [(k, p, e) for k in (5, 8, 12) for p in (2.0, 4.0, 8.0) for e in (False, True)]
 POOL = 50
@@ -160,20 +161,22 @@ def scores(results: list[tuple[dict, list[int], float]], threshold: float) -> di
             "abstention": np.mean([not said(p) for r, ranked, p in un]) if un else float("nan")}
 
 
-TARGETS = {"Hit@3": 0.92, "answered": 0.90}  # the issue's answering targets (issue 11)
-THRESHOLDS = [float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2)]
+TARGETS = {"Hit@1": 0.80, "Hit@3": 0.92, "answered": 0.90, "abstention": 0.95}  # issue 11's acceptance
+THRESHOLDS = [float(t) for t in np.round(np.arange(0.05, 0.96, 0.025), 3)]
+
+
+def margin(s_: dict) -> float:
+    """The room left to the tightest target: min over TARGETS of (figure - target)."""
+    return min(s_[k] - v for k, v in TARGETS.items())
 
 
 def best_threshold(results: list) -> tuple[float, bool]:
-    """Abstain as much as the answering targets allow: the highest threshold at which held-out
-    Hit@3 and answered still meet TARGETS ("not in our documents" beats a wrong passage, but
-    not at the price of the answers). Where none does, the one maximising answered + abstention
-    recall. Returns it and whether the targets were met."""
-    table = {t: scores(results, t) for t in THRESHOLDS}
-    meeting = [t for t, s_ in table.items() if all(s_[k] >= v for k, v in TARGETS.items())]
-    if meeting:
-        return max(meeting), True
-    return max(THRESHOLDS, key=lambda t: table[t]["answered"] + table[t]["abstention"]), False
+    """The threshold leaving the most room to every target at once (maximin margin). A new set of
+    questions lands a few points either side of the pooled held-out figures, so a threshold on the
+    edge of one target (the highest that keeps Hit@3 >= 0.92, model 2's rule) misses it about half the
+    time. Returns it and whether every target is met held out."""
+    t = max(THRESHOLDS, key=lambda t: margin(scores(results, t)))
+    return t, margin(scores(results, t)) >= 0
 
 
 def main() -> None:
@@ -206,18 +209,18 @@ def main() -> None:
                 if r["source"] == n]
 
     log(f"neighbours, power and the judge's evidence, held out one set at a time over FIT ({', '.join(FIT)}), "
-        "each at its best threshold (best_threshold):")
+        "each at its best threshold (best_threshold, maximin margin over TARGETS):")
     grid = {}
     for neighbours, power, evidence in GRID:
         features = known.ABSTAIN_FEATURES if evidence else known.VOTE_FEATURES
         data = prepared(engine, rows, seen, memories, FIT, neighbours, power)
         pooled = [x for n in FIT for x in held_out(n, neighbours, power, features, data)]
-        t, met = best_threshold(pooled)
+        t, _ = best_threshold(pooled)
         s_ = scores(pooled, t)
-        # the most abstention that keeps the answering targets; Hit@1 breaks ties
-        grid[(neighbours, power, evidence)] = (met, round(s_["abstention"], 3), s_["Hit@1"])
+        # the most room to every target; Hit@1 breaks ties
+        grid[(neighbours, power, evidence)] = (round(margin(s_), 3), s_["Hit@1"])
         log(f"  {neighbours:2d} neighbours, power {power:g}, {'with' if evidence else 'without'} the judge's "
-            f"evidence: threshold {t:.2f} Hit@1 {s_['Hit@1']:.3f} Hit@3 {s_['Hit@3']:.3f} "
+            f"evidence: threshold {t:.3f} (margin {margin(s_):+.3f}) Hit@1 {s_['Hit@1']:.3f} Hit@3 {s_['Hit@3']:.3f} "
             f"answered {s_['answered']:.3f} abstention recall {s_['abstention']:.3f}")
     NEIGHBOURS, POWER, EVIDENCE = max(grid, key=grid.get)
     NAMES = known.ABSTAIN_FEATURES if EVIDENCE else known.VOTE_FEATURES
@@ -228,11 +231,11 @@ def main() -> None:
     log(f"threshold sweep, held out, pooled over FIT ({len(pooled)} questions):")
     for t in THRESHOLDS:
         s_ = scores(pooled, t)
-        log(f"  t {t:.2f}: Hit@1 {s_['Hit@1']:.3f} Hit@3 {s_['Hit@3']:.3f} answered {s_['answered']:.3f} "
+        log(f"  t {t:.3f}: Hit@1 {s_['Hit@1']:.3f} Hit@3 {s_['Hit@3']:.3f} answered {s_['answered']:.3f} "
             f"abstention recall {s_['abstention']:.3f}")
     best, met = best_threshold(pooled)
-    log(f"threshold {best}: " + ("the highest keeping held-out Hit@3 >= 0.92 and answered >= 0.90" if met else
-                                 "no threshold keeps Hit@3 >= 0.92 and answered >= 0.90: the best answered + abstention"))
+    log(f"threshold {best}: the most room to every target (margin {margin(scores(pooled, best)):+.3f}; "
+        + ("every target met held out)" if met else "some target missed held out)"))
     log("each set held out (its questions not known, the models fitted without it), against the judge alone:")
     for n in set_names:
         judge_alone = [(r, [h.chunk_id for h in s["verdict"].hits] if s["verdict"] else [],

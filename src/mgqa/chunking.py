@@ -1,8 +1,11 @@
 """Documents -> passages a patient can read whole.
 
-Lines are classified as a reader would (metadata, heading, bullet, boilerplate, prose); headings
-become the ``section`` of the passages under them; metadata and boilerplate never become
-passages. Each passage is sentence-bounded, fits the model's window, and keeps exact offsets:
+Lines are classified as a reader would (metadata, heading, bullet, call to action, web chrome,
+prose); headings become the ``section`` of the passages under them. Web chrome (image captions,
+cookie banners, navigation) never becomes a passage. A byline and the page's calls to action
+("Book an appointment today", a form's thank-you) are the clinic's words that patients ask about
+("who wrote this?", "how do I book?"), so each becomes a passage of its own, never merged into
+the prose around it. Each passage is sentence-bounded, fits the model's window, and keeps exact offsets:
 ``chunk.text == document.text[chunk.start:chunk.end]``.
 """
 
@@ -15,14 +18,14 @@ from typing import Literal
 
 from mgqa.types import Chunk, Document
 
-Kind = Literal["meta", "heading", "bullet", "item", "boiler", "prose", "rule"]
+Kind = Literal["meta", "heading", "bullet", "item", "action", "chrome", "prose", "rule"]
 
 
 @dataclass(frozen=True)
 class ChunkParams:
     max_chars: int = 800  # ~160-200 word pieces: well inside MiniLM's 256-token window
     min_chars: int = 500  # shorter neighbours in one section are read together (best Hit@1 on the gold set)
-    version: int = 2  # bump when the rules below change, so saved indexes go stale
+    version: int = 3  # bump when the rules below change, so saved indexes go stale
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,21 +53,26 @@ _META = re.compile(r"^(date\s+\d{4}-\d{2}-\d{2}\b|(authored\s+)?by\s+[A-Z]|publi
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
 _BULLET = re.compile(r"^([•·▪◦‣*\-–]|\d{1,2}[.)])\s+\S")
 _RULE = re.compile(r"^(=+|-+|\*\*\*+|___+)$")
-_BOILERPLATE = re.compile(
-    r"thanks? (you )?for (your )?(enquiry|inquiry|submission|subscribing|contacting|signing)"
+_ACTION = re.compile(
+    r"thanks? (you )?for (your )?(enquiry|inquiry|submission|contacting)"
     r"|something went wrong"
     r"|\bbook (an|your) (appointment|consultation)|\bbook (now|today|online)\b"
-    r"|join (the|our) waitlist|express your interest|want to learn more"
-    r"|^download\b|^(graphic|image|photo|picture|illustration) of\b|^(image|photo) (credit|caption)"
-    r"|\.(jpe?g|png|gif|webp|svg)$|subscribe\b|sign up\b|newsletter"
+    r"|join (the|our) waitlist|express your interest|want to learn more|^download\b"
+    r"|\b(call|contact) us (today|now)\b",
+    re.I,
+)
+_CHROME = re.compile(
+    r"^(graphic|image|photo|picture|illustration) of\b|^(image|photo) (credit|caption)"
+    r"|\.(jpe?g|png|gif|webp|svg)$|subscribe\b|sign up\b|newsletter|thanks? (you )?for (subscribing|signing)"
     r"|cookies?\b.*\b(policy|settings|accept|use)|we use cookies|all rights reserved|^©|^copyright\b"
-    r"|\b(call|contact) us (today|now)\b|click here|^read more$|^learn more$|^share (this|on)\b"
+    r"|click here|^read more$|^learn more$|^share (this|on)\b"
     r"|privacy policy|terms of (use|service)|^(home|menu|search|skip to (main )?content)$",
     re.I,
 )
 _END_PUNCT = tuple(".!?:;,\"”’)")
 HEADING_MAX_WORDS = 10
-BOILERPLATE_MAX_CHARS = 200  # a long line is real prose even if it mentions booking
+NOTICES = ("meta", "action")  # a byline, a run of calls to action: each a passage of its own
+NOTICE_MAX_CHARS = 200  # a long line is real prose even if it mentions booking
 
 
 def chunk_document(doc: Document, params: ChunkParams = ChunkParams()) -> list[Chunk]:
@@ -111,8 +119,10 @@ def _kind(content: str, before: list[Line]) -> Kind:
         return "heading"
     if _RULE.match(content):
         return "rule"
-    if len(content) <= BOILERPLATE_MAX_CHARS and _BOILERPLATE.search(content):
-        return "boiler"
+    if len(content) <= NOTICE_MAX_CHARS and _CHROME.search(content):
+        return "chrome"
+    if len(content) <= NOTICE_MAX_CHARS and _ACTION.search(content):
+        return "action"
     if _BULLET.match(content):
         return "bullet"
     if _is_short_phrase(content) and before and _in_list(before):
@@ -156,16 +166,23 @@ def _heading_text(line: Line) -> str:
 
 
 def _units(lines: list[Line]) -> list[Unit]:
-    """Join wrapped prose lines into paragraphs; attach the current heading as section."""
+    """Join wrapped prose lines into paragraphs and a page's run of calls to action into one notice;
+    attach the current heading as section (none for a byline or a notice: they belong to no section)."""
     units: list[Unit] = []
     section: str | None = None
     for line in lines:
         if line.kind == "heading":
             section = _heading_text(line)
             continue
-        if line.kind in ("meta", "boiler", "rule"):
+        if line.kind in ("chrome", "rule"):
             continue
         prev = units[-1] if units else None
+        if line.kind in NOTICES:
+            if prev is not None and prev.kind == line.kind == "action":
+                prev.end = line.end  # chrome between calls to action does not part them
+            else:
+                units.append(Unit(line.start, line.end, None, line.kind))
+            continue
         if (prev is not None and line.kind == "prose" and prev.kind == "prose"
                 and not line.blank_before and prev.section == section):
             prev.end, prev.colon = line.end, line.text.endswith(":")  # a wrapped paragraph goes on
@@ -200,7 +217,7 @@ def _split_long(units: list[Unit], text: str, params: ChunkParams) -> list[Unit]
         if unit.end - unit.start <= params.max_chars:
             out.append(unit)
             continue
-        out += _pack(_pieces(text, unit.start, unit.end, params.max_chars), unit.section, params.max_chars)
+        out += _pack(_pieces(text, unit.start, unit.end, params.max_chars), unit, params.max_chars)
     return out
 
 
@@ -220,13 +237,13 @@ def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]
     return pieces
 
 
-def _pack(pieces: list[tuple[int, int]], section: str | None, limit: int) -> list[Unit]:
+def _pack(pieces: list[tuple[int, int]], whole: Unit, limit: int) -> list[Unit]:
     units: list[Unit] = []
     for s, e in pieces:
         if units and e - units[-1].start <= limit:
             units[-1].end = e
         else:
-            units.append(Unit(s, e, section, "prose"))
+            units.append(Unit(s, e, whole.section, "action" if whole.kind == "action" else "prose"))
     return units
 
 
@@ -235,7 +252,7 @@ def _merge_short(units: list[Unit], params: ChunkParams) -> list[Unit]:
     for unit in units:
         prev = out[-1] if out else None
         if (prev is not None and prev.section == unit.section and prev.end - prev.start < params.min_chars
-                and unit.end - prev.start <= params.max_chars):
+                and unit.end - prev.start <= params.max_chars and prev.kind not in NOTICES and unit.kind not in NOTICES):
             prev.end = unit.end
         else:
             out.append(Unit(unit.start, unit.end, unit.section, unit.kind))
