@@ -13,7 +13,7 @@ regressions of ``known.decide`` learn to weigh their votes:
 Honesty rules:
 - A question never votes for itself: each set is scored against the known questions of the
   *other* sets (leave one set out), as a new patient's question would be.
-- The models fit only on sets the judge did not train on (FIT: blind sets 4-8 and training sets c-x), so that the
+- The models fit only on sets the judge did not train on (FIT: blind sets 4-9 and training sets c-ab), so that the
   judge's probability is as confident as it is on a new question, not as on its training data.
 - The threshold leaves the most room to every acceptance target at once (Hit@1, Hit@3, answered,
   abstention recall) on those sets' pooled held-out predictions; the sweep is logged.
@@ -41,15 +41,16 @@ from mgqa import known  # noqa: E402
 
 DATA = REPO / "src" / "mgqa" / "data"
 BENCH = REPO / "bench"
+TRAINING = (*"cdefghijklmnopqrstuvwxyz", "aa", "ab")  # bench/known/questions_<x>.jsonl, written for training
 SETS = {"gold": DATA / "gold.jsonl", "unseen": BENCH / "data" / "gold_unseen.jsonl",
         "test": BENCH / "data" / "gold_test.jsonl", "blind3": BENCH / "data" / "gold_blind3.jsonl",
         "train_a": BENCH / "judge" / "questions_a.jsonl", "train_b": BENCH / "judge" / "questions_b.jsonl",
         "blind4": BENCH / "data" / "gold_blind4.jsonl", "blind5": BENCH / "data" / "gold_blind5.jsonl",
         "blind6": BENCH / "data" / "gold_blind6.jsonl", "blind7": BENCH / "data" / "gold_blind7.jsonl",
-        "blind8": BENCH / "data" / "gold_blind8.jsonl",
-        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in "cdefghijklmnopqrstuvwx"}}
+        "blind8": BENCH / "data" / "gold_blind8.jsonl", "blind9": BENCH / "data" / "gold_blind9.jsonl",
+        **{f"train_{x}": BENCH / "known" / f"questions_{x}.jsonl" for x in TRAINING}}
 # The judge (model 4) never trained on these: its probability is as confident there as on a new question.
-FIT = ("blind4", "blind5", "blind6", "blind7", "blind8", *(f"train_{x}" for x in "cdefghijklmnopqrstuvwx"))
+FIT = ("blind4", "blind5", "blind6", "blind7", "blind8", "blind9", *(f"train_{x}" for x in TRAINING))
 # neighbours, power, and whether the abstention model also reads what the judge's own read: chosen held out on FIT
 GRID = [(k, p, e) for k in (5, 8, 12) for p in (2.0, 4.0, 8.0) for e in (False, True)]
 POOL = 50
