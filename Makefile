@@ -52,7 +52,7 @@ train-judge: install
 	bash -o pipefail -c '$(PY) bench/judge/train.py 2>&1 | tee bench/judge/train.log'
 
 # Retrain how the default corpus's known questions vote with the judge (src/mgqa/data/known_model.json),
-# from the project's question sets (about 4 minutes on 2 idle cores), then rebuild the default index with them.
+# from the project's question sets (about 7 minutes on 2 idle cores), then rebuild the default index with them.
 # Never part of `make test`. Its log: bench/known/train.log.
 train-known: install
 	bash -o pipefail -c '$(PY) bench/known/train.py 2>&1 | tee bench/known/train.log'

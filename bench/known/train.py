@@ -1,4 +1,4 @@
-"""Train how known questions vote with the answer judge (``make train-known``, about 4 minutes).
+"""Train how known questions vote with the answer judge (``make train-known``, about 7 minutes).
 
 Data: the project's magnesium question sets (SETS; none of them blind any more), every one
 written by a helper who saw only the two default documents. They become, first, the default
