@@ -130,3 +130,19 @@ def test_markdown_headings_bullets_and_setext():
     assert [c.section for c in chunks] == ["Title", "Dose"]
     assert chunks[1].text == "- 100 mg daily\n- with food"
     assert not any(re.fullmatch(r"=+", c.text) for c in chunks)
+
+
+def test_a_clinic_page_keeps_its_calls_to_action_and_drops_its_chrome():
+    text = ("Back Pain Clinic\n\nBy Dr Ann Lee\n\nSkip to content\n\nHow we treat\n\n"
+            "Our physiotherapists assess each patient and design a programme of exercises for the lower back.\n\n"
+            "We use cookies to improve this site. Accept cookies policy\n"
+            "Book an appointment today\nphoto of our clinic\nContact us today for a consultation.\n\n"
+            "© 2025 Back Pain Clinic. All rights reserved.\n")
+    chunks = chunk_document(doc(text))
+    assert [(c.text, c.section) for c in chunks] == [
+        ("By Dr Ann Lee", None),
+        ("Our physiotherapists assess each patient and design a programme of exercises for the lower back.",
+         "How we treat"),
+        ("Book an appointment today", None),  # the photo's caption parts the run: it is never quoted
+        ("Contact us today for a consultation.", None),
+    ]

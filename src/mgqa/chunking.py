@@ -170,19 +170,22 @@ def _units(lines: list[Line]) -> list[Unit]:
     attach the current heading as section (none for a byline or a notice: they belong to no section)."""
     units: list[Unit] = []
     section: str | None = None
+    run_open = False  # the last unit is a run of calls to action that the next one may extend
     for line in lines:
         if line.kind == "heading":
             section = _heading_text(line)
-            continue
-        if line.kind in ("chrome", "rule"):
+        if line.kind in ("heading", "chrome", "rule"):
+            run_open = False  # a passage is one slice of the text: chrome inside a run would be quoted
             continue
         prev = units[-1] if units else None
         if line.kind in NOTICES:
-            if prev is not None and prev.kind == line.kind == "action":
-                prev.end = line.end  # chrome between calls to action does not part them
+            if run_open and prev is not None and line.kind == "action":
+                prev.end = line.end
             else:
                 units.append(Unit(line.start, line.end, None, line.kind))
+            run_open = line.kind == "action"
             continue
+        run_open = False
         if (prev is not None and line.kind == "prose" and prev.kind == "prose"
                 and not line.blank_before and prev.section == section):
             prev.end, prev.colon = line.end, line.text.endswith(":")  # a wrapped paragraph goes on
