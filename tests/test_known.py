@@ -3,6 +3,7 @@ weighed, and (model tier) what they do for questions they do not contain."""
 
 import hashlib
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -268,6 +269,11 @@ def test_the_shipped_model_loads_and_a_damaged_one_is_one_line(tmp_path):
         known.read_model(bad)
     with pytest.raises(known.KnownModelError, match="FileNotFoundError"):
         known.read_model(tmp_path / "missing.json")
+    meta = json.loads((resources.files("mgqa") / "data" / known.MODEL_JSON).read_text(encoding="utf-8"))
+    meta["abstain"]["scale"][0] = 0.0  # would divide by zero: refused even under python -O (no assert)
+    bad.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(known.KnownModelError, match="ValueError"):
+        known.read_model(bad)
 
 
 def test_the_setting_turns_them_off(tmp_path, fake, monkeypatch):

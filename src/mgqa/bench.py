@@ -347,7 +347,7 @@ def warm(plan: Plan) -> Section:
                                   f"≤ {ms(limit)}", median(lat.ask) <= limit,
                                   gap=f"{ms(median(lat.ask) - median(lat.floor))} per question is spent beyond "
                                       "encoding and the FAISS search: BM25, fusion, the judge, known questions, "
-                                          "highlighting"))
+                                      "highlighting"))
     with busy_core():
         for name, engine, queries in corpora:
             lat = measure_warm(engine, queries, max(1, plan.warm_rounds // 2))

@@ -181,6 +181,9 @@ def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chu
     if known.origin is None:
         return None
     by_id = {d.id: d for d in docs}
+    own: dict[str, list[int]] = defaultdict(list)  # document -> its passages' rows, in order
+    for i, c in enumerate(chunks):
+        own[c.doc_id].append(i)
     rows: list[tuple[int, ...]] = []
     for e in known.entries:
         if e.answer is None:
@@ -192,11 +195,11 @@ def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chu
         start = doc.text.find(e.answer)
         if start < 0:
             raise KnownQuestionsError(f"{known.origin} line {e.line}: the answer is not verbatim in {e.doc_id!r}")
-        held = tuple(i for i, c in enumerate(chunks) if holds(c.doc_id, c.start, c.end, doc.id, start,
-                                                              start + len(e.answer)))
-        if not held:  # a heading or a line no passage keeps: the document's passage nearest to it
-            own = [i for i, c in enumerate(chunks) if c.doc_id == doc.id]
-            held = (min(own, key=lambda i: max(chunks[i].start - start, start - chunks[i].end, 0)),) if own else ()
+        mine = own[doc.id]
+        held = tuple(i for i in mine if holds(doc.id, chunks[i].start, chunks[i].end, doc.id, start,
+                                              start + len(e.answer)))
+        if not held and mine:  # a heading or a line no passage keeps: the document's passage nearest to it
+            held = (min(mine, key=lambda i: max(chunks[i].start - start, start - chunks[i].end, 0)),)
         rows.append(held)
     vectors = np.zeros((len(known.entries), encoder.dim), np.float32)
     if known.entries:
@@ -351,16 +354,24 @@ def read_model(path: Path) -> KnownModel:
     """The model in ``path``; ``KnownModelError`` (one line) when it is missing or malformed."""
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-        assert meta["format"] == FORMAT_VERSION
-        assert meta["rank"]["features"] == list(RANK_FEATURES)
+        _require(meta["format"] == FORMAT_VERSION, "format")
+        _require(meta["rank"]["features"] == list(RANK_FEATURES), "ranker features")
         names = tuple(meta["abstain"]["features"])
-        assert names and set(names) <= set(ABSTAIN_FEATURES)
+        _require(bool(names) and set(names) <= set(ABSTAIN_FEATURES), "abstention features")
         rank_coef = np.asarray(meta["rank"]["coef"], np.float64)
         mean, scale, coef = (np.asarray(meta["abstain"][k], np.float64) for k in ("mean", "scale", "coef"))
-        assert rank_coef.shape == (len(RANK_FEATURES),) and mean.shape == scale.shape == coef.shape == (len(names),)
-        assert all(np.all(np.isfinite(a)) for a in (rank_coef, mean, scale, coef)) and np.all(scale > 0)
+        _require(rank_coef.shape == (len(RANK_FEATURES),) and mean.shape == scale.shape == coef.shape == (len(names),),
+                 "coefficient shapes")
+        _require(all(np.all(np.isfinite(a)) for a in (rank_coef, mean, scale, coef)) and bool(np.all(scale > 0)),
+                 "coefficient values")
         return KnownModel(int(meta["neighbours"]), float(meta["power"]), int(meta["pool"]), rank_coef,
                           float(meta["rank"]["intercept"]), names, mean, scale, coef,
                           float(meta["abstain"]["intercept"]), float(meta["threshold"]))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AssertionError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise KnownModelError(f"the known-questions model {path} is unusable ({type(exc).__name__}); {FIX}") from None
+
+
+def _require(ok: bool, what: str) -> None:
+    """A check that holds under ``python -O`` too (``assert`` would be stripped)."""
+    if not ok:
+        raise ValueError(f"bad {what}")
