@@ -6,6 +6,7 @@ the corpus (BM25's IDF), so "100 milligrams" outweighs "magnesium", which every 
 
 from __future__ import annotations
 
+from mgqa.chunking import question_end
 from mgqa.normalize import asked_types, gives_asked_type
 from mgqa.sentences import sentence_spans
 
@@ -31,8 +32,10 @@ def question_weights(lexical, question: str) -> dict[str, float]:
 
 
 def highlights(question: str, weights: dict[str, float], passage: str, lexical) -> list[tuple[int, int]]:
-    """Offsets of the best-matching sentences. Example: ("dose?", {"dose": 2.0}, "Intro. A 100 mg dose.") -> [(7, 21)]."""
-    spans = sentence_spans(passage)
+    """Offsets of the best-matching sentences. Example: ("dose?", {"dose": 2.0}, "Intro. A 100 mg dose.") -> [(7, 21)].
+    The question that opens a FAQ passage shares the most words with the patient's, but is never the answer."""
+    answer_from = question_end(passage)
+    spans = [(s, e) for s, e in sentence_spans(passage) if s >= answer_from]
     if not weights or not spans:
         return []
     scored = [(sum(weights.get(t, 0.0) for t in set(lexical.terms(passage[s:e])))

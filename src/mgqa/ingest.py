@@ -1,25 +1,46 @@
 """Documents in: the packaged default corpus, or a clinic's own .md/.txt/.html/.jsonl files.
 
+A page's title, address, date and author come from where sites keep them: YAML (or TOML) front
+matter in Markdown (the Jekyll/Hugo/Docusaurus convention) or a reader's "Title: …" / "URL Source: …"
+header lines, ``<title>`` and ``<link rel="canonical">`` in HTML, ``url`` in JSONL. Those lines
+are taken out of the text, so they are never quoted as a passage.
+
 A file that cannot be read is reported by name (and line) and skipped; the rest is kept.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from mgqa.errors import IngestError
 from mgqa.known import FILE_NAME as KNOWN_QUESTIONS_FILE
+from mgqa.links import is_web_url
 from mgqa.normalize import clean_controls
 from mgqa.synonyms import FILE_NAME as SYNONYMS_FILE
-from mgqa.types import Document
+from mgqa.types import Document, PageMeta
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # one vetted page is kilobytes; 20 MB is a mistake or an attack
 MAX_JSONL_BYTES = 200 * 1024 * 1024  # a whole corpus may arrive as one .jsonl
+MAX_FRONT_MATTER = 64 * 1024  # a page's front matter is a few lines; past this it is text
+# "---" (YAML) or "+++" (TOML) on the first line, a "key:" (or "key =") next, and the closing line
+_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n(?=[\w-]+[ \t]*[:=]|\1|\.\.\.)(.*?\n)??(\1|\.\.\.)[ \t]*(\n|\Z)", re.S)
+_HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z ]{0,24}):[ \t]*(\S.*)?")
+# a reader's header lines ("Title: …", "URL Source: …") -> the PageMeta field each fills
+HEADER_KEYS = {"title": "title", "url": "url", "url source": "url", "source": "url", "canonical": "url",
+               "permalink": "url", "link": "url", "date": "date", "published": "date", "published time": "date",
+               "author": "author", "markdown content": None}
+# front matter keys, first found wins; only a web URL becomes the source (a permalink is often a path)
+FRONT_MATTER_KEYS = {"title": ("title",), "url": ("url", "canonical_url", "canonical", "permalink", "link", "source"),
+                     "date": ("date", "published", "publishDate"), "author": ("author", "authors")}
 
 
 @dataclass
@@ -117,16 +138,102 @@ def _read_file(path: Path, doc_id: str, report: IngestReport) -> None:
     if suffix in (".html", ".htm"):
         from mgqa.htmltext import html_to_text
 
-        title, text = html_to_text(text)
-        # again: character references (&#x202e; &#8203;) decode to the controls removed above
-        title, text = clean_controls(title) if title else None, clean_controls(text)
+        meta, text = html_to_text(text)
+        text = clean_controls(text)  # again: character references (&#x202e; &#8203;) decode to controls
     else:
-        title = None
+        try:
+            meta, text = front_matter(text)
+        except IngestError as exc:
+            report.skip(f"{path}{exc.args[1] if len(exc.args) > 1 else ''}", str(exc.args[0]))
+            return
     if not text.strip():
         report.skip(str(path), "no readable text")
         return
+    report.documents.append(_document(doc_id, path, text, meta))
+
+
+def _document(doc_id: str, path: Path, text: str, meta: PageMeta) -> Document:
+    """A page's document: its own title, else its first short line, else its file name; its web
+    address, else its author, else its file name."""
+    title, url, date, author = ((" ".join(clean_controls(v).split()) or None) if v else None for v in astuple(meta))
     title = title or _title_from_text(text) or path.stem.replace("-", " ").replace("_", " ")
-    report.documents.append(Document(doc_id, title, text, path.name, None, str(path)))
+    source = url if url and is_web_url(url) else author or path.name
+    return Document(doc_id, title, text, source, date, str(path))
+
+
+def front_matter(text: str) -> tuple[PageMeta, str]:
+    """(the page's metadata, its text without it) for a Markdown or text page. Example:
+    "---\\ntitle: Fees\\nurl: https://c.example/fees\\n---\\nWe bill…" -> (PageMeta("Fees", "https://c.example/fees"), "We bill…").
+    Raises IngestError(why, ":line") when the front matter is not valid YAML or TOML."""
+    m = _FRONT_MATTER.match(text[:MAX_FRONT_MATTER])
+    if m is None:
+        return _header_lines(text)
+    data = _parse_front_matter(m.group(2) or "", toml=m.group(1) == "+++")
+    if not isinstance(data, dict):  # "---" lines around text: thematic breaks, not front matter
+        return PageMeta(), text
+    fields = {name: _first(data, keys) for name, keys in FRONT_MATTER_KEYS.items()}
+    fields["url"] = _first(data, FRONT_MATTER_KEYS["url"], is_web_url)
+    return PageMeta(**fields), text[m.end():]
+
+
+def _parse_front_matter(block: str, toml: bool) -> object:
+    import yaml
+
+    try:
+        return tomllib.loads(block) if toml else yaml.load(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except tomllib.TOMLDecodeError as exc:
+        raise IngestError(f"front matter is not valid TOML ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 2}" if mark is not None else ""  # + the opening "---" line, 1-based
+        raise IngestError(f"front matter is not valid YAML ({getattr(exc, 'problem', None) or exc})", where) from None
+    except RecursionError:
+        raise IngestError("front matter is nested too deeply") from None
+
+
+def _first(data: dict, keys: tuple[str, ...], accept: Callable[[str], bool] = bool) -> str | None:
+    """The first of ``keys`` with a text, number or date value that ``accept``s (a list of them is
+    joined: "authors")."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, list) and value and all(_scalar(v) for v in value):
+            text: str | None = ", ".join(_scalar(v) or "" for v in value[:10])
+        else:
+            text = _scalar(value)
+        if text and accept(text):
+            return text
+    return None
+
+
+def _scalar(value: object) -> str | None:
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value).strip() or None
+    return None
+
+
+def _header_lines(text: str) -> tuple[PageMeta, str]:
+    """A reader's header lines at the top ("Title: …", "URL Source: …", "Markdown Content:"), after
+    the page's heading if it has one, taken out of the text. A page without them is unchanged."""
+    fields: dict[str, str] = {}
+    start = end = offset = 0
+    headed = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        m = _HEADER_LINE.fullmatch(stripped)
+        name = m.group(1).lower() if m else ""
+        if m and name in HEADER_KEYS:
+            start, end = (start if end else offset), offset + len(line)
+            if HEADER_KEYS[name] and m.group(2):
+                fields.setdefault(str(HEADER_KEYS[name]), m.group(2).strip())
+        elif stripped and (headed or end or not stripped.startswith("#")):
+            break  # the page's text begins
+        headed = headed or stripped.startswith("#")
+        offset += len(line)
+    if not fields:
+        return PageMeta(), text
+    return PageMeta(**fields), text[:start] + text[end:]
 
 
 def _decode(path: Path, raw: bytes, report: IngestReport, where: str | None = None) -> str | None:

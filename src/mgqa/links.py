@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 EDGE_WORDS = 4  # words in textStart and in textEnd: enough to be unique on a page, short enough to read
+_EMPHASIS = "*_`"
 _WORDY = re.compile(r"\w")  # a token with no letter or digit (a bullet, a dash) is not in the page's text
 
 
@@ -52,8 +53,10 @@ def text_directive(passage: str) -> str:
 
 
 def _words(line: str) -> list[str]:
-    """The line's words, without leading or trailing bullets and dashes that HTML lists draw."""
-    tokens = line.split()
+    """The line's words, without leading or trailing bullets and dashes that HTML lists draw, and
+    without Markdown emphasis, which the published page shows as bold, not as asterisks:
+    "**Can I drive?**" -> ["Can", "I", "drive?"]."""
+    tokens = [t for t in (token.strip(_EMPHASIS) for token in line.split()) if t]
     while tokens and not _WORDY.search(tokens[0]):
         tokens.pop(0)
     while tokens and not _WORDY.search(tokens[-1]):

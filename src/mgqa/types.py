@@ -24,6 +24,17 @@ class Document:
 
 
 @dataclass(frozen=True)
+class PageMeta:
+    """What a page says about itself (YAML front matter, ``<title>``, ``<link rel="canonical">``):
+    read into its ``Document``, never quoted."""
+
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A passage: ``text == document.text[start:end]`` exactly."""
 
