@@ -197,3 +197,20 @@ def test_the_real_model_scores_a_triage_set(tmp_path):
     m = json.loads(r.output)
     assert 0 < m["threshold"] < 1 and m["recall"] == 1.0 and m["false alarms"] == 0.0
     assert [row["threshold"] for row in m["trade_off"]] == sorted(row["threshold"] for row in m["trade_off"])
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("Improvement takes 8-12 weeks.", "Improvement takes **8-12 weeks**."),
+    ("Bring your  inhaler and a list of medicines.", "Bring your\n  inhaler and a list of `medicines`."),
+])
+def test_a_gold_answer_is_found_as_a_reader_sees_it(answer, expected):
+    """A gold writer copies what a page shows: Markdown's emphasis marks and line breaks do not
+    stop the answer being found, and its span is the page's own text, marks included."""
+    from types import SimpleNamespace
+
+    text = "Intro line.\n\n" + expected + " Next sentence."
+    doc = SimpleNamespace(text=text)
+    start, end = evaluate.answer_span({"id": "x", "doc_id": "d", "answer": answer}, {"d": doc})
+    assert text[start:end] == expected
+    with pytest.raises(EvalInputError, match="not verbatim"):
+        evaluate.answer_span({"id": "x", "doc_id": "d", "answer": "Not on the page."}, {"d": doc})

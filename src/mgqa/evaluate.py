@@ -57,14 +57,45 @@ def _gold_item(line: str, where: str) -> dict:
 
 
 def answer_span(item: dict, docs: dict) -> tuple[int, int]:
+    """Where the gold answer is in its document: verbatim, or as a reader sees it (a writer who
+    copies "takes **8-12 weeks**" from a Markdown page copies "takes 8-12 weeks")."""
     from mgqa.errors import EvalInputError
 
     doc = docs.get(item["doc_id"])
     start = doc.text.find(item["answer"]) if doc else -1
-    if start < 0:
+    if start >= 0:
+        return start, start + len(item["answer"])
+    found = _find_as_read(doc.text, item["answer"]) if doc else None
+    if found is None:
         raise EvalInputError(f"gold item {item['id']}: the answer is not verbatim in a document {item['doc_id']!r} "
-                           "of this index")
-    return start, start + len(item["answer"])
+                             "of this index")
+    return found
+
+
+def _as_read(text: str) -> tuple[str, list[int]]:
+    """``text`` without Markdown's emphasis and code marks, runs of white space as one space,
+    and each kept character's offset in ``text``."""
+    chars, where = [], []
+    for i, ch in enumerate(text):
+        if ch in "*`":
+            continue
+        if ch.isspace():
+            if chars and chars[-1] == " ":
+                continue
+            ch = " "
+        chars.append(ch)
+        where.append(i)
+    return "".join(chars), where
+
+
+def _find_as_read(text: str, answer: str) -> tuple[int, int] | None:
+    """The span of ``text`` that reads as ``answer`` (see _as_read), or None."""
+    shown, where = _as_read(text)
+    wanted = _as_read(answer)[0].strip()
+    at = shown.find(wanted) if wanted else -1
+    if at < 0:
+        return None
+    return where[at], where[at + len(wanted) - 1] + 1
 
 
 def holds_answer(doc_id: str, start: int, end: int, item: dict, span: tuple[int, int]) -> bool:
@@ -146,6 +177,58 @@ def run_gold(engine, gold: list[dict] | None = None) -> GoldReport:
                             "top_rank": top_rank,
                             "top_cosine": decision.top_cosine if decision else None, "json": answer.to_dict()})
     return report
+
+
+def run_docs(docs_dir: Path, gold: list[dict], encoder, compare: bool = False) -> tuple[dict[str, GoldReport], list[str]]:
+    """A clinic's folder measured as its patients would meet it: a temporary index of
+    ``docs_dir`` (its synonyms, known questions and clinic.toml with it, as `mgqa index build`
+    makes), served by the app `mgqa serve` runs, and every gold question asked with its history
+    through ``POST /api/ask``. With ``compare``, the same index ranked by plain fusion (no judge,
+    no known questions) too, by its ranking alone. Returns the reports and the skipped files."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from mgqa.answer import Engine
+    from mgqa.index import build_corpus
+    from mgqa.web import create_app
+
+    with tempfile.TemporaryDirectory(prefix="mgqa-eval-") as tmp:
+        out = Path(tmp) / "index"
+        _, skipped = build_corpus([Path(docs_dir)], out, encoder)
+        engine = Engine.load(out, encoder)
+        docs = {d.id: d for d in _index_documents(engine.index)}
+        spans = {item["id"]: answer_span(item, docs) if item.get("answer") else None for item in gold}  # checked first
+        reports = {"served": GoldReport()}
+        with TestClient(create_app(engine)) as client:
+            for item in gold:
+                response = client.post("/api/ask", json={"question": item["question"], "history": item.get("history", [])})
+                body = response.json()
+                if response.status_code != 200:
+                    body = {"status": f"HTTP {response.status_code}", "passages": [], "error": body.get("error")}
+                reports["served"].rows.append(_served_row(item, body, spans[item["id"]]))
+        if compare:
+            reports["plain fusion"] = run_gold(engine.without_judge(), gold)
+    return reports, skipped
+
+
+def _served_row(item: dict, body: dict, span: tuple[int, int] | None) -> dict:
+    """One gold question's row from the JSON answer /api/ask gave."""
+    rank = None
+    if span and body.get("status") == "answered":
+        rank = next((p["rank"] for p in body["passages"]
+                     if holds_answer(p["citation"]["doc_id"], p["citation"]["start"], p["citation"]["end"], item, span)),
+                    None)
+    return {"id": item["id"], "kind": item["kind"], "question": item["question"], "status": body.get("status"),
+            "rank": rank, "span": span, "decision": None, "top_rank": None, "top_cosine": None, "json": body}
+
+
+def ranking_metrics(report: GoldReport) -> dict[str, float]:
+    """Hit@1 and Hit@3 of the ranking alone (whether or not the pipeline answered), for the
+    answerable questions: how well a pipeline orders passages, apart from when it abstains."""
+    ans = [r for r in report.rows if r["kind"] == "answerable"]
+    return {"Hit@1, ranking alone": _mean(r["top_rank"] == 1 for r in ans),
+            "Hit@3, ranking alone": _mean(r["top_rank"] is not None and r["top_rank"] <= 3 for r in ans)}
 
 
 def known_count(engine, gold: list[dict]) -> int:
@@ -317,6 +400,11 @@ def load_triage_set(path: Path) -> list[dict]:
     return items
 
 
+# Benign categories that are plain questions about the clinic or its treatment, not messages that
+# sound alarming: the triage sets' "everyday" (this clinic) and "clinic_question" (other clinics).
+ORDINARY_QUESTIONS = ("everyday", "clinic_question")
+
+
 @dataclass
 class TriageReport:
     """Each message's rule match and model probability; the decision at any threshold derives."""
@@ -329,12 +417,19 @@ class TriageReport:
         return row["rule"] is not None or (t is not None and row["score"] is not None and row["score"] >= t)
 
     def totals(self, threshold: float | None = None) -> dict[str, float]:
+        """Recall, false alarms over all benign messages, and over the ordinary questions and the
+        other benign messages apart (a clinic can bear an alarm on a scary message more than on
+        a plain question)."""
         em = [r for r in self.rows if r["kind"] == "emergency"]
         be = [r for r in self.rows if r["kind"] == "benign"]
+        plain = [r for r in be if r["category"] in ORDINARY_QUESTIONS]
+        other = [r for r in be if r["category"] not in ORDINARY_QUESTIONS]
         return {"recall": _mean(self.flagged(r, threshold) for r in em),
                 "false alarms": _mean(self.flagged(r, threshold) for r in be),
+                "false alarms, ordinary questions": _mean(self.flagged(r, threshold) for r in plain),
+                "false alarms, other benign": _mean(self.flagged(r, threshold) for r in other),
                 "by rule": _mean(r["rule"] is not None for r in em),
-                "emergencies": len(em), "benign": len(be)}
+                "emergencies": len(em), "benign": len(be), "ordinary questions": len(plain)}
 
     def per_category(self) -> list[tuple[str, str, int, int]]:
         """(kind, category, flagged, messages), sorted; recall for emergencies, false alarms for benign."""
@@ -363,5 +458,5 @@ def run_triage(triager, encoder, items: list[dict]) -> TriageReport:
         row["rule"] = hit.category if hit else None
     if model is not None:
         for row, states in zip(rows, encoder.encode_tokens([r["q"] for r in rows]), strict=True):
-            row["score"] = model.emergency_probability(states.shared)
+            row["score"] = model.emergency_probability(states.shared, model.parts(row["q"], states.offsets))
     return TriageReport(rows, model.threshold if model else None)
