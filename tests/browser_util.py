@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import socket
 import threading
 import time
@@ -16,6 +17,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOCAL = "127.0.0.1"
+AXE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1, see its README
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def browser_marks() -> list:
@@ -111,3 +115,15 @@ class Recorder:
     def watch(self, context) -> None:
         context.route("**/*", self.route)
         context.on("page", lambda page: page.on("dialog", self.dialog))
+
+
+def axe_violations(page) -> list[str]:
+    """Every WCAG 2.1 A/AA violation axe-core finds on the page (shadow DOM included), one line each."""
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/assets/axe-core/axe.min.js changed"
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(content=source.decode("utf-8"))
+    found = page.evaluate("""async tags => (await axe.run(document, {runOnly: {type: "tag", values: tags}}))
+        .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => [n.target, n.failureSummary])}))""",
+                          WCAG_21_AA)
+    return [f"{v['id']} ({v['impact']}): {target} {summary}" for v in found for target, summary in v["nodes"]]

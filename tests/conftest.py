@@ -77,3 +77,20 @@ def recorder():
     from browser_util import Recorder
 
     return Recorder()
+
+
+@pytest.fixture
+def new_page(browser, recorder):
+    """Pages in fresh contexts (a viewport, a motion preference); none may reach beyond 127.0.0.1."""
+    contexts = []
+
+    def make(viewport=None, **options):
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, **options)
+        recorder.watch(context)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert recorder.outside == [], "requests left 127.0.0.1"

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from mgqa.clinic import Clinic, packaged
 from mgqa.normalize import clean_controls
-from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Document
 
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+
 FIGURES = Path(os.environ.get("MGQA_RELIABILITY_FIGURES") or Path(tempfile.gettempdir()) / "mgqa-reliability.json")
-NOTICES = {"answered": None, "no_answer": NO_ANSWER_NOTICE, "emergency": EMERGENCY_NOTICE}
 
 
 def record(name: str, **figures) -> None:
@@ -43,17 +44,18 @@ def cleaned(question: str) -> str:
     return " ".join(clean_controls(question).split())
 
 
-def check_contract(obj: dict, docs: dict[str, Document], question: str | None = None) -> None:
+def check_contract(obj: dict, docs: dict[str, Document], question: str | None = None, words: Clinic = WORDS) -> None:
     """The public answer contract, for answers from any corpus: verbatim passages, citations,
-    the notice that goes with the status, always the disclaimer."""
+    the notice that goes with the status, always the disclaimer (the corpus's ``words``)."""
     assert set(obj) == {"question", "status", "passages", "disclaimer", "notice", "triage"}, obj
-    assert obj["disclaimer"] == DISCLAIMER
+    assert obj["disclaimer"] == words.disclaimer
     if obj["status"] == "emergency":  # an emergency says why; nothing else carries triage
         assert set(obj["triage"]) == {"category", "by", "score"} and obj["triage"]["by"] in ("rule", "model")
         assert 0 < obj["triage"]["score"] <= 1
     else:
         assert obj["triage"] is None
-    assert obj["status"] in NOTICES and obj["notice"] == NOTICES[obj["status"]]
+    notices = {"answered": None, "no_answer": words.no_answer, "emergency": words.emergency_notice}
+    assert obj["status"] in notices and obj["notice"] == notices[obj["status"]]
     if question is not None:
         assert obj["question"] == cleaned(question)
     assert (obj["status"] == "answered") == bool(obj["passages"])
@@ -106,9 +108,9 @@ class _Markup(HTMLParser):
         self.bad.append(f"<!--{data}-->")
 
 
-def check_chat_html(out: str) -> str:
+def check_chat_html(out: str, words: Clinic = WORDS) -> str:
     """``out`` uses only the chat's own tags, carries no Markdown an image or link could come from,
-    and shows the disclaimer. Returns the text a reader sees."""
+    and shows the disclaimer (the corpus's ``words``). Returns the text a reader sees."""
     parser = _Markup()
     parser.feed(out)
     parser.close()
@@ -116,7 +118,7 @@ def check_chat_html(out: str) -> str:
     for markdown in ("](", "![", "<script", "<img", "<svg", "<iframe", "\n"):
         assert markdown not in out.lower(), markdown
     shown = "".join(parser.text)
-    assert DISCLAIMER in shown
+    assert words.disclaimer in shown
     return shown
 
 

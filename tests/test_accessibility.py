@@ -4,21 +4,17 @@ citation's link opens its source page scrolled to the quoted passage."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
-from browser_util import bound_socket, browser_marks, expect, static_server, uvicorn_server
+from browser_util import axe_violations, bound_socket, browser_marks, expect, static_server, uvicorn_server
 
 pytestmark = browser_marks()
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_DIR = REPO / "docs"
-AXE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1, see its README
-WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 
 QUESTION = "What dose of magnesium did the fibromyalgia trial use?"
@@ -73,36 +69,7 @@ def site(tmp_path_factory):
             yield {"main": main, "linked": linked, "origin": origin}
 
 
-@pytest.fixture
-def new_page(browser, recorder):
-    """Pages in fresh contexts (a viewport, a motion preference); none may reach beyond 127.0.0.1."""
-    contexts = []
-
-    def make(viewport=DESKTOP, **options):
-        context = browser.new_context(viewport=viewport, **options)
-        recorder.watch(context)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert recorder.outside == [], "requests left 127.0.0.1"
-
-
 # ---------------------------------------------------------------- axe-core
-
-
-def axe_violations(page) -> list[str]:
-    """Every WCAG 2.1 A/AA violation axe-core finds on the page (shadow DOM included), one line each."""
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/assets/axe-core/axe.min.js changed"
-    if not page.evaluate("() => !!window.axe"):
-        page.add_script_tag(content=source.decode("utf-8"))
-    found = page.evaluate("""async tags => (await axe.run(document, {runOnly: {type: "tag", values: tags}}))
-        .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => [n.target, n.failureSummary])}))""",
-                          WCAG_21_AA)
-    return [f"{v['id']} ({v['impact']}): {target} {summary}" for v in found for target, summary in v["nodes"]]
 
 
 # Wait until a scroller has stood still for 10 frames (a smooth scroll is over), then go to its top.

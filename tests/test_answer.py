@@ -5,8 +5,13 @@ from pathlib import Path
 import pytest
 
 from mgqa.answer import Engine, validate
+from mgqa.clinic import packaged
 from mgqa.errors import InvalidQuestion, QuestionTooLong
-from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
+
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+DISCLAIMER = WORDS.disclaimer
+EMERGENCY_NOTICE = WORDS.emergency_notice
+NO_ANSWER_NOTICE = WORDS.no_answer
 
 DATA = Path(__file__).parent / "data"
 

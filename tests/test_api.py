@@ -18,11 +18,16 @@ from fastapi.testclient import TestClient
 
 import mgqa.answer
 from mgqa.chat import answer_html, earlier_questions, escape, make_respond, plain_text_chatbot
+from mgqa.clinic import packaged
 from mgqa.errors import IndexNotFound, MgqaError
 from mgqa.ingest import default_documents
-from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Answer, Citation, Passage
 from mgqa.web import create_app
+
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+DISCLAIMER = WORDS.disclaimer
+EMERGENCY_NOTICE = WORDS.emergency_notice
+NO_ANSWER_NOTICE = WORDS.no_answer
 
 DOCS = {d.id: d for d in default_documents()}
 QUESTION = "What dose of magnesium did the fibromyalgia trial use?"
@@ -474,7 +479,7 @@ def test_chat_passes_earlier_questions_and_maps_errors():
                 raise IndexNotFound("no index")
             return mgqa.answer.Answer(question, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE)
 
-    respond = make_respond(Asker())
+    respond = make_respond(Asker(), WORDS)
     history = [{"role": "user", "content": [{"type": "text", "text": QUESTION}]},
                {"role": "assistant", "content": [{"type": "text", "text": "<div>answer</div>"}]},
                {"role": "user", "content": "<b>second</b>"}]

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from browser_util import bound_socket, browser_marks, expect, static_server, uvicorn_server
-from mgqa.texts import DISCLAIMER
+from mgqa.clinic import generic, packaged
+
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+DISCLAIMER = WORDS.disclaimer
+EVIL_DISCLAIMER = generic().disclaimer  # the hostile note's folder has no clinic.toml
 
 pytestmark = browser_marks()
 
@@ -28,6 +32,7 @@ class Spy:
 
     def __init__(self, engine):
         self.engine = engine
+        self.index = engine.index  # the server reads the clinic's words from it
         self.calls: list[tuple[str, list[str] | None]] = []
 
     def ask(self, question, history=None, k=None):
@@ -163,7 +168,7 @@ def test_hostile_text_is_shown_literally_in_the_chat(page, site, recorder):
     page.goto(site["evil"] + "/")
     chat_ask(page, evil_question(site))
     answer = page.locator(".mgqa-answer").last.inner_text()
-    assert site["evil_image"] in answer and XSS in answer and DISCLAIMER in answer
+    assert site["evil_image"] in answer and XSS in answer and EVIL_DISCLAIMER in answer
     question = evil_question(site)
     assert page.get_by_text(question, exact=True).count() >= 1  # the patient's message, literally
     _no_hostile_effects(page, recorder, "body")  # the whole page: the chat shows no image at all
@@ -173,6 +178,6 @@ def test_hostile_text_is_shown_literally_in_the_widget(page, site, recorder):
     page.goto(site["allowed"] + "/clinic-evil.html")
     widget_ask(page, evil_question(site))
     answer = page.locator(".turn .a").last.inner_text()
-    assert site["evil_image"] in answer and XSS in answer and DISCLAIMER in answer
+    assert site["evil_image"] in answer and XSS in answer and EVIL_DISCLAIMER in answer
     assert page.locator(".turn .q").last.inner_text() == evil_question(site)
     _no_hostile_effects(page, recorder, ".turn")

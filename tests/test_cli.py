@@ -5,8 +5,11 @@ from click.testing import CliRunner
 
 import mgqa.answer
 from mgqa.cli import main
+from mgqa.clinic import packaged
 from mgqa.ingest import default_documents
-from mgqa.texts import DISCLAIMER
+
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+DISCLAIMER = WORDS.disclaimer
 
 DOCS = {d.id: d for d in default_documents()}
 QUESTION = "What dose of magnesium did the fibromyalgia trial use?"

@@ -29,10 +29,13 @@ from conftest import FakeEncoder
 from mgqa.answer import Engine
 from mgqa.chat import answer_html
 from mgqa.cli import main
+from mgqa.clinic import generic
 from mgqa.index import build_corpus, load
 from mgqa.ingest import read_paths
 from mgqa.web import create_app
 from reliability import check_chat_html, check_contract, record
+
+WORDS = generic()  # the hostile corpus has no clinic.toml
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -228,8 +231,8 @@ def test_payloads_in_answers_are_text_in_the_chat(hostile_engine, report, questi
     answer = hostile_engine.ask(question)
     assert answer.status == "answered", question
     docs = {d.id: d for d in report.documents}
-    check_contract(answer.to_dict(), docs, question)
-    shown = check_chat_html(answer_html(answer))
+    check_contract(answer.to_dict(), docs, question, WORDS)
+    shown = check_chat_html(answer_html(answer), WORDS)
     top = answer.passages[0]
     assert top.text in shown  # the passage is shown verbatim, as text
     COUNTS["payload answers rendered"] += 1
@@ -240,10 +243,10 @@ def test_a_payload_title_or_source_is_never_markup_or_a_link(hostile_engine):
     top = answer.passages[0].citation
     assert top.doc_id == "lines-payload" and SCRIPT in top.title and top.source == "javascript:alert(1)"
     out = answer_html(answer)
-    shown = check_chat_html(out)
+    shown = check_chat_html(out, WORDS)
     assert SCRIPT in shown and "javascript:alert(1)" in shown and "<a " not in out
     quoted = answer_html(hostile_engine.ask("magnesium taurate quoted-url line source"))
-    check_chat_html(quoted)
+    check_chat_html(quoted, WORDS)
     # the quote stays inside the attribute (as &#34;); the link goes on to the passage's text fragment
     href = re.search(r'href="([^"]*)"', quoted).group(1)
     assert href.startswith("https://clinic.example/a&#34;onmouseover=alert&#40;1&#41;&#35;")
@@ -254,7 +257,7 @@ def test_the_api_returns_payloads_as_json_strings(hostile_engine, report):
     client = TestClient(create_app(hostile_engine), raise_server_exceptions=False)
     r = client.post("/api/ask", json={"question": "Is magnesium chloride payload page safe?"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    check_contract(r.json(), {d.id: d for d in report.documents})
+    check_contract(r.json(), {d.id: d for d in report.documents}, words=WORDS)
     assert SCRIPT in r.json()["passages"][0]["text"]  # data for the widget, which renders it as text
 
 
@@ -271,7 +274,7 @@ def test_the_widget_writes_text_only():
     assert not [s for s in JS_SINKS if s in code]
     created = set(re.findall(r'el\("([a-z0-9]+)"', code)) | set(re.findall(r'createElement\("([a-z0-9]+)"', code))
     assert created <= {"a", "blockquote", "button", "div", "form", "h2", "input", "label", "li", "mark", "ol", "p",
-                       "span", "style"}, created
+                       "span", "style", "ul"}, created
     assert re.findall(r"\.href = (\w+)", code) == ["href"] and "var href = httpUrl(" in code  # only http(s) links
     assert "textContent = String(text)" in code and "createTextNode(" in code
 

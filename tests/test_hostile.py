@@ -251,7 +251,7 @@ def test_api_ignores_the_content_type(client, content_type):
 @given(question=questions, history=st.lists(mixed, max_size=4))
 def test_chat_message_is_escaped_html_with_the_disclaimer(hostile_engine, question, history):
     COUNTS["chat message"] += 1
-    respond = make_respond(Asker(hostile_engine))
+    respond = make_respond(Asker(hostile_engine), hostile_engine.index.clinic)
     turns = [{"role": "user", "content": h} for h in history]
     shown = check_chat_html(timed("chat", respond, question, turns))
     if expected_error(question) is not None:
@@ -267,7 +267,7 @@ SURROGATE_QUESTION = "What dose of magnesium \udcff did the trial use?"  # `mgqa
 def test_api_and_chat_refuse_lone_surrogates_as_invalid(client, hostile_engine):
     for body in (b'{"question": "magnesium dose \\ud800"}', b'{"question": "dose", "history": ["\\udc80 x"]}'):
         assert "not valid Unicode" in check_error(post(client, body), 422)
-    shown = check_chat_html(make_respond(Asker(hostile_engine))(SURROGATE_QUESTION, []))
+    shown = check_chat_html(make_respond(Asker(hostile_engine), hostile_engine.index.clinic)(SURROGATE_QUESTION, []))
     assert "Please check your question" in shown and "not valid Unicode" in shown
 
 

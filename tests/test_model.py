@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from mgqa.chunking import chunk_documents
+from mgqa.clinic import packaged
 from mgqa.ingest import default_documents
-from mgqa.texts import DISCLAIMER
+
+WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
+DISCLAIMER = WORDS.disclaimer
 
 pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[1]

@@ -85,7 +85,7 @@ def test_building_asking_and_serving_stay_offline(no_network, tmp_path):
     build_corpus([], tmp_path / "default", fake)
     engine = Engine(open_index(tmp_path / "default", fake), fake)
     assert engine.ask(QUESTION).status == "answered"
-    assert "Disclaimer" in make_respond(Asker(engine))(QUESTION, [])
+    assert "Disclaimer" in make_respond(Asker(engine), engine.index.clinic)(QUESTION, [])
     client = TestClient(create_app(engine))
     r = client.post("/api/ask", json={"question": QUESTION})
     assert r.status_code == 200 and r.json()["status"] == "answered"

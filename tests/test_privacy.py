@@ -104,7 +104,7 @@ def interfaces(engine, monkeypatch):
     (answers and every error), the chat (answers and errors)."""
     monkeypatch.setattr(mgqa.answer, "get_engine", lambda index_dir=None: engine)
     client = TestClient(create_app(engine), raise_server_exceptions=False)
-    respond = make_respond(Asker(engine))
+    respond = make_respond(Asker(engine), engine.index.clinic)
     broken = Asker(type("Broken", (), {"ask": lambda self, q, h=None: 1 / 0})())
 
     def ask_everywhere() -> int:
@@ -119,7 +119,7 @@ def interfaces(engine, monkeypatch):
             lambda: client.post("/api/ask", json={"question": SECRET * 5000}),  # 413
             lambda: respond(QUESTION, [{"role": "user", "content": QUESTION}]),
             lambda: respond(SECRET * 200, []),
-            lambda: make_respond(broken)(QUESTION, []),  # an internal error: logged, without the question
+            lambda: make_respond(broken, engine.index.clinic)(QUESTION, []),  # an internal error: logged, without the question
         ]
         for call in calls:
             with contextlib.suppress(Exception):

@@ -16,7 +16,6 @@ from mgqa.links import passage_link
 from mgqa.normalize import clean_controls
 from mgqa.retrieve import search
 from mgqa.scope import Decision, for_population
-from mgqa.texts import DISCLAIMER, EMERGENCY_NOTICE, NO_ANSWER_NOTICE
 from mgqa.types import Answer, Citation, Hit, Passage
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ def validate(question: object) -> str:
     except UnicodeEncodeError:  # a lone surrogate: not text any encoder or client can carry
         raise InvalidQuestion("the question contains characters that are not valid Unicode text") from None
     if not q:
-        raise InvalidQuestion("the question is empty: type a question about magnesium")
+        raise InvalidQuestion("the question is empty: type a question")
     limit = settings.get("max_question_chars")
     if len(q) > limit:
         raise QuestionTooLong(f"the question is {len(q):,} characters long; the limit is {limit:,}")
@@ -81,18 +80,19 @@ class Engine:
         alarm = self.triager.by_rules(q)  # the floor needs no encoding
         if alarm is None:
             vector, alarm = self.triager.read(q, self.encoder)
+        words = self.index.clinic  # the disclaimer and notices are the clinic's (clinic.toml)
         if alarm is not None:
-            return Answer(q, "emergency", [], DISCLAIMER, EMERGENCY_NOTICE, triage=alarm)
+            return Answer(q, "emergency", [], words.disclaimer, words.emergency_notice, triage=alarm)
         turns = _clean_history(history)
         query = contextual_query(q, turns)
         qvec = self.query_vector(vector, q, turns)
         hits, decision = self.rank(qvec, query, k, mode)
         extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
-            return Answer(q, "no_answer", [], DISCLAIMER, NO_ANSWER_NOTICE, extra)
+            return Answer(q, "no_answer", [], words.disclaimer, words.no_answer, extra)
         weights = question_weights(self.index.lexical, query)
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
-        return Answer(q, "answered", passages, DISCLAIMER, None, extra)
+        return Answer(q, "answered", passages, words.disclaimer, None, extra)
 
     def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid") -> tuple[list[Hit], Decision]:
         """The ``k`` best hits for ``query`` and whether to answer with them: fused candidates,

@@ -15,20 +15,13 @@ import gradio as gr
 from gradio.components.chatbot import TextMessage
 
 from mgqa import settings
+from mgqa.clinic import Clinic
 from mgqa.errors import InvalidQuestion, MgqaError
 from mgqa.links import is_web_url
-from mgqa.texts import DISCLAIMER
 from mgqa.types import Answer, Passage
 
 log = logging.getLogger("mgqa.web")
 
-TITLE = "Magnesium questions"
-EXAMPLES = [
-    "What dose of magnesium did the fibromyalgia trial use?",
-    "Can an IV magnesium infusion help a migraine?",
-    "Which magnesium-rich foods are recommended?",
-    "Does magnesium interact with blood pressure medication?",
-]
 UNAVAILABLE = "Sorry, the assistant is unavailable right now. Please try again later."
 
 # HTML's five plus everything Markdown or LaTeX could turn into a link, an image or formatting.
@@ -55,13 +48,13 @@ def answer_html(answer: Answer) -> str:
     return "".join(parts) + "</div>"
 
 
-def notice_html(message: str) -> str:
+def notice_html(message: str, disclaimer: str) -> str:
     """A message that is not an answer (bad question, server trouble), still with the disclaimer."""
     return (f'<div class="mgqa-answer mgqa-problem"><p class="mgqa-notice">{escape(message)}</p>'
-            f"{disclaimer_html()}</div>")
+            f"{disclaimer_html(disclaimer)}</div>")
 
 
-def disclaimer_html(text: str = DISCLAIMER) -> str:
+def disclaimer_html(text: str) -> str:
     return f'<p class="mgqa-disclaimer"><strong>Disclaimer:</strong> {escape(text)}</p>'
 
 
@@ -139,41 +132,45 @@ def earlier_questions(history: list[dict]) -> list[str]:
     return out
 
 
-def make_respond(asker):
-    """The ChatInterface function: the question and the conversation so far -> one HTML message."""
+def make_respond(asker, words: Clinic):
+    """The ChatInterface function: the question and the conversation so far -> one HTML message.
+    A message that is not an answer carries the disclaimer of ``words`` (the clinic's)."""
+    disclaimer = words.disclaimer
 
     def respond(message: str, history: list[dict]) -> str:
         try:
             return answer_html(asker.ask(message, earlier_questions(history)))
         except InvalidQuestion as exc:
-            return notice_html(f"Please check your question: {exc}.")
+            return notice_html(f"Please check your question: {exc}.", disclaimer)
         except MgqaError as exc:
             log.warning("chat could not answer: %s", type(exc).__name__)
-            return notice_html(UNAVAILABLE)
+            return notice_html(UNAVAILABLE, disclaimer)
         except Exception as exc:  # noqa: BLE001 - the patient gets a message, the log gets the stack
             from mgqa.web import log_internal_error
 
             log_internal_error(exc, "chat")
-            return notice_html(UNAVAILABLE)
+            return notice_html(UNAVAILABLE, disclaimer)
 
     return respond
 
 
-def build_chat(asker) -> gr.Blocks:
-    """A new Blocks for each app: a Blocks object is never mounted twice or launched."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=True) as blocks:
-        gr.HTML(banner_html(), js_on_load=None, elem_id="mgqa-banner")
+def build_chat(asker, words: Clinic) -> gr.Blocks:
+    """A new Blocks for each app (a Blocks object is never mounted twice or launched), in the
+    clinic's words."""
+    about = f" about {words.topic}" if words.topic else ""
+    with gr.Blocks(title=words.title, analytics_enabled=False, fill_height=True) as blocks:
+        gr.HTML(banner_html(words), js_on_load=None, elem_id="mgqa-banner")
         chatbot = plain_text_chatbot(
-            label=TITLE, show_label=False, scale=1, height="60vh", elem_id="mgqa-chat",
+            label=words.title, show_label=False, scale=1, height="60vh", elem_id="mgqa-chat",
             render_markdown=False, sanitize_html=True, latex_delimiters=[], allow_tags=False,
             buttons=[], feedback_options=None, allow_file_downloads=False,
-            placeholder="Ask a question about magnesium, or pick an example.",
+            placeholder=f"Ask a question{about}" + (", or pick an example." if words.examples else "."),
         )
         gr.ChatInterface(
-            make_respond(asker), chatbot=chatbot, examples=EXAMPLES, cache_examples=False,
+            make_respond(asker, words), chatbot=chatbot, examples=list(words.examples) or None, cache_examples=False,
             run_examples_on_click=True, save_history=False, flagging_mode="never", analytics_enabled=False,
             api_visibility="private", fill_height=True,
-            textbox=gr.Textbox(label="Your question", placeholder="Type your question about magnesium", show_label=False,
+            textbox=gr.Textbox(label="Your question", placeholder=f"Type your question{about}", show_label=False,
                                max_length=settings.get("max_question_chars"), submit_btn="Send", stop_btn=False,
                                autofocus=True, scale=7),
         )
@@ -181,9 +178,9 @@ def build_chat(asker) -> gr.Blocks:
     return blocks
 
 
-def banner_html() -> str:
-    return (f"<h1>{escape(TITLE)}</h1><p>Answers are quoted word for word from the clinic's vetted documents, "
-            f"with numbered sources.</p>{disclaimer_html()}")
+def banner_html(words: Clinic) -> str:
+    intro = f"<p>{escape(words.introduction)}</p>" if words.introduction else ""
+    return f"<h1>{escape(words.title)}</h1>{intro}{disclaimer_html(words.disclaimer)}"
 
 
 CSS = """
@@ -229,10 +226,11 @@ def a11y_head() -> str:
     return f"<script>{script}</script>"
 
 
-def mount_chat(app, asker) -> None:
-    """Mount a fresh chat at / of ``app``: no monitoring page, run history, footer links or errors shown."""
+def mount_chat(app, asker, words: Clinic) -> None:
+    """Mount a fresh chat at / of ``app``, in the clinic's ``words``: no monitoring page, run
+    history, footer links or errors shown."""
     gr.mount_gradio_app(
-        app, build_chat(asker), path="/", enable_monitoring=False, run_history=False, footer_links=[],
+        app, build_chat(asker, words), path="/", enable_monitoring=False, run_history=False, footer_links=[],
         show_error=False, ssr_mode=False, pwa=False, mcp_server=False, max_file_size="1mb",
         theme=theme(), css=CSS, head=a11y_head(),
         app_kwargs={"docs_url": None, "redoc_url": None, "openapi_url": None},

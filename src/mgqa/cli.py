@@ -60,8 +60,8 @@ def _reader_gone() -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mgqa")
 def main() -> None:
-    """mgqa answers patients' magnesium questions with passages quoted verbatim from the
-    clinic's vetted documents, each cited, always with the medical disclaimer."""
+    """mgqa answers patients' questions with passages quoted verbatim from the clinic's vetted
+    documents, each cited, always with the clinic's medical disclaimer."""
 
 
 INDEX_HELP = "Index directory [default: MGQA_INDEX_DIR or the bundled index/]."
@@ -134,17 +134,21 @@ def index() -> None:
 @click.option("--known-questions", "known", type=click.Path(dir_okay=False, path_type=Path),
               help="Known patient questions (JSONL, the gold-set format) "
                    "[default: known_questions.jsonl in the documents' folder].")
+@click.option("--clinic", "clinic", type=click.Path(dir_okay=False, path_type=Path),
+              help="The clinic's words: title, examples, disclaimer, emergency notice (TOML) "
+                   "[default: clinic.toml in the documents' folder].")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, synonyms: Path | None,
-                known: Path | None, debug: bool) -> None:
+                known: Path | None, clinic: Path | None, debug: bool) -> None:
     """Build an index from PATHS (folders or .md/.txt/.html/.jsonl files).
 
     With no PATHS, rebuild the default index from the packaged clinic documents.
     Unreadable files are reported and skipped. The previous index stays usable until the new
     one is complete. The vocabulary of the first path's folder (its synonyms.txt, or --synonyms)
-    is copied into the index, and its known questions (known_questions.jsonl, or
-    --known-questions) are checked against the documents and stored with their vectors; a bad
-    line in either stops the build and names the line.
+    is copied into the index, its known questions (known_questions.jsonl, or
+    --known-questions) are checked against the documents and stored with their vectors, and its
+    words (clinic.toml, or --clinic) are copied too; a bad line in any of them stops the build
+    and names the line.
     """
     from tqdm import tqdm
 
@@ -157,14 +161,14 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
         bar = tqdm(unit="passage", desc="embedding", file=sys.stderr, disable=None)
         index, skipped = build_corpus(list(paths), out, enc, progress=bar.update,
                                       on_total=lambda n: setattr(bar, "total", n), synonyms=synonyms,
-                                      known=known)
+                                      known=known, clinic=clinic)
         bar.close()
         for line in skipped:
             click.echo(line, err=True)
         m = index.manifest
         click.echo(f"indexed {len(m['documents'])} documents as {m['n_chunks']} passages into {out}"
                    + (f" ({len(skipped)} skipped)" if skipped else "") + f"; synonyms: {_synonyms_line(m)}; "
-                   f"known questions: {_known_line(m)}")
+                   f"known questions: {_known_line(m)}; clinic: {_clinic_line(m)}")
 
 
 @index.command("info")
@@ -189,6 +193,7 @@ def index_info(index_dir: Path | None, as_json: bool, debug: bool) -> None:
         click.echo(f"corpus    {m.get('corpus')}: {len(m['documents'])} documents")
         click.echo(f"synonyms  {_synonyms_line(m)}")
         click.echo(f"known     {_known_line(m)}")
+        click.echo(f"clinic    {_clinic_line(m)}")
         for d in m["documents"][:50]:
             click.echo(f"  {d['id']}: {d['title']} ({d.get('chunks')} passages)")
         if len(m["documents"]) > 50:
@@ -210,6 +215,17 @@ def _known_line(manifest: dict) -> str:
         return "none"
     return (f"{k['origin']}, {k['entries']} questions ({k['answerable']} answerable, {k['unanswerable']} not) "
             f"(sha256 {k['sha256'][:12]})")
+
+
+def _clinic_line(manifest: dict) -> str:
+    """"<origin>: "Magnesium questions", 4 examples, emergency number 999 (sha256 1a2b3c4d5e6f)",
+    or the generic wording's line for an index built without a clinic file."""
+    c = manifest.get("clinic")
+    if not c:
+        return "none (mgqa's generic wording)"
+    number = f"emergency number {c['emergency_number']}" if c.get("emergency_number") else "no emergency number"
+    return f"{c['origin']}: {json.dumps(c['title'], ensure_ascii=False)}, {c['examples']} examples, {number} " \
+           f"(sha256 {c['sha256'][:12]})"
 
 
 @main.command("settings")

@@ -73,3 +73,10 @@ class KnownQuestionsError(MgqaError):
     answer that is not verbatim in the documents (each named by its line)."""
 
     exit_code = 2
+
+
+class ClinicError(MgqaError):
+    """A clinic file (clinic.toml) that cannot be used: unreadable, not TOML, an unknown key or a
+    bad value (each named by its line)."""
+
+    exit_code = 2

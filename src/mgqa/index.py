@@ -4,11 +4,13 @@ Layout of an index directory::
 
     manifest.json        build id, format version, model, chunking, documents (hash each),
                          synonyms (origin, sha256, entries), known questions (origin,
-                         sha256, counts), files (sha256 each)
+                         sha256, counts), the clinic file (origin, sha256, title),
+                         files (sha256 each)
     data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary,
                          synonyms.txt (a copy of the corpus's vocabulary, when it has one),
                          known.npy and known.jsonl (the known questions' vectors and the
-                         passages answering each, when the corpus has them: ``known``)
+                         passages answering each, when the corpus has them: ``known``),
+                         clinic.toml (the clinic's own words, when it has a file: ``clinic``)
 
 The manifest is written last and atomically (``os.replace``): a build killed at any moment
 leaves the previous manifest pointing at the previous, untouched data directory, and a server
@@ -35,6 +37,7 @@ import numpy as np
 
 from mgqa import __version__
 from mgqa.chunking import ChunkParams, chunk_document
+from mgqa.clinic import Clinic, generic
 from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
 from mgqa.ingest import content_hash
 from mgqa.known import NONE as NO_KNOWN_QUESTIONS
@@ -61,6 +64,7 @@ class Index:
     lexical: Any  # mgqa.lexical.Lexical
     docs: dict[str, dict] = field(default_factory=dict)  # doc id -> manifest entry
     known: Memory | None = None  # the corpus's known questions (``known``), if it has any
+    clinic: Clinic = field(default_factory=generic)  # the clinic's words, for answers and interfaces
 
     @property
     def model_id(self) -> str:
@@ -71,10 +75,10 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
           sources: list[dict] | None = None, build_command: str = "mgqa index build",
           progress: Callable[[int], None] | None = None, corpus: str = "documents",
           on_total: Callable[[int], None] | None = None, synonyms: Synonyms = NONE,
-          known: KnownQuestions = NO_KNOWN_QUESTIONS) -> Index:
+          known: KnownQuestions = NO_KNOWN_QUESTIONS, clinic: Clinic | None = None) -> Index:
     """Chunk, embed and index ``docs``; save to ``out`` (atomically) when given. ``synonyms``
-    expand questions for this corpus, and ``known`` questions vote for its passages; both are
-    saved with it.
+    expand questions for this corpus, ``known`` questions vote for its passages, and ``clinic``
+    is what the interfaces say (mgqa's generic wording when None); all are saved with it.
 
     Documents whose content hash is unchanged since the index already at ``out`` was built keep
     their vectors, so a rebuild after one edit re-embeds only that document. ``on_total`` hears
@@ -96,6 +100,8 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     manifest["corpus"] = corpus
     manifest["synonyms"] = synonyms.record()
     manifest["known_questions"] = known.record()
+    words = clinic or generic()
+    manifest["clinic"] = words.record()
     memory = compile_memory(known, docs, chunks, encoder)  # checked before anything is written
     lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows, synonyms)
     # Rows not carried over from the previous index: new or changed passages, and removed ones.
@@ -104,7 +110,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     keep = fits(centroids, vectors)
     dense = build_ann(vectors, centroids if keep else None)
     manifest["ann_training"] = {"added_since": (previous.training["added_since"] + changed) if keep else 0}
-    index = Index(out, manifest, chunks, vectors, dense, lexical, known=memory)
+    index = Index(out, manifest, chunks, vectors, dense, lexical, known=memory, clinic=words)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
         save(index, out)
@@ -181,6 +187,7 @@ def save(index: Index, out: Path) -> None:
     """Write data into a fresh directory, then swap the manifest in atomically."""
     import faiss
 
+    from mgqa.clinic import save as save_clinic
     from mgqa.known import save as save_known
 
     out.mkdir(parents=True, exist_ok=True)
@@ -196,6 +203,7 @@ def save(index: Index, out: Path) -> None:
     index.lexical.save(tmp)
     if index.known is not None:
         save_known(index.known, tmp)
+    save_clinic(index.clinic, tmp)
     for f in tmp.iterdir():
         _fsync(f)
     os.replace(tmp, out / data)
@@ -265,6 +273,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
     import faiss
 
     from mgqa.ann import configure_search
+    from mgqa.clinic import load as load_clinic
     from mgqa.known import load as load_known
     from mgqa.lexical import Lexical
 
@@ -288,12 +297,13 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
         dense = faiss.read_index(str(data / "dense.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         lexical = Lexical.load(data)
         known = load_known(data, len(chunks))
+        clinic = load_clinic(data)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
         raise IndexCorrupt(f"the index at {path} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
     if not (len(chunks) == len(vectors) == dense.ntotal == manifest.get("n_chunks")):
         raise IndexCorrupt(f"the index at {path} is inconsistent (chunk and vector counts differ); {fix}")
     configure_search(dense)
-    index = Index(path, manifest, chunks, vectors, dense, lexical, known=known)
+    index = Index(path, manifest, chunks, vectors, dense, lexical, known=known, clinic=clinic)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     return index
 
@@ -329,16 +339,14 @@ def check_fresh(index: Index, docs: list[Document]) -> None:
                          f"{_fix(index.path, index.manifest)}")
 
 
-def _check_packaged_known(index: Index) -> None:
-    """The default index is stale when the packaged known questions changed (a new mgqa)."""
-    from mgqa.known import packaged_sha256
-
-    record = index.manifest.get("known_questions") or {}
+def _check_packaged(index: Index, key: str, sha256: str, what: str) -> None:
+    """The default index is stale when a packaged file it copied (the manifest's ``key``) changed:
+    a new mgqa."""
+    record = index.manifest.get(key) or {}
     if record and not str(record.get("origin", "")).endswith("(packaged)"):
-        return  # built with a clinic's own file (--known-questions): that file is the clinic's to keep
-    if record.get("sha256") != packaged_sha256():
-        raise StaleIndex(f"the index at {index.path} was built with other known questions; "
-                         f"{_fix(index.path, index.manifest)}")
+        return  # built with a clinic's own file (--known-questions, --clinic): that file is the clinic's to keep
+    if record.get("sha256") != sha256:
+        raise StaleIndex(f"the index at {index.path} was built with other {what}; {_fix(index.path, index.manifest)}")
 
 
 def check_sources(index: Index) -> None:
@@ -463,20 +471,25 @@ DEFAULT_CORPUS = "default"
 def build_corpus(paths: list[Path], out: Path, encoder,
                  progress: Callable[[int], None] | None = None,
                  on_total: Callable[[int], None] | None = None,
-                 synonyms: Path | None = None, known: Path | None = None) -> tuple[Index, list[str]]:
+                 synonyms: Path | None = None, known: Path | None = None,
+                 clinic: Path | None = None) -> tuple[Index, list[str]]:
     """Build from the clinic's files (or, with no paths, the packaged default corpus).
 
     The corpus's synonyms are ``synonyms`` when given, else the ``synonyms.txt`` beside the
     documents (the packaged one for the default corpus), else none; its known questions likewise
-    ``known`` or the ``known_questions.jsonl`` beside them. Both are parsed before anything is
+    ``known`` or the ``known_questions.jsonl`` beside them, and its words ``clinic`` or the
+    ``clinic.toml`` beside them (else mgqa's generic wording). All are parsed before anything is
     read or written (and the known answers checked before anything is written), so a bad line
     leaves the index at ``out`` untouched.
     Returns the index and the lines about skipped files.
     """
+    from mgqa.clinic import beside as clinic_beside
+    from mgqa.clinic import for_corpus
     from mgqa.ingest import default_documents, read_paths
 
     vocabulary = corpus_synonyms(paths, synonyms)
     questions = corpus_known_questions(paths, known)
+    words = for_corpus(paths, clinic)
     if paths:
         report = read_paths(paths)
         if not report.documents:
@@ -487,13 +500,16 @@ def build_corpus(paths: list[Path], out: Path, encoder,
         # The synonyms file is a source too: editing it makes the index stale, like a document.
         vocab_file = synonyms or beside(paths)
         known_file = known or known_beside(paths)
-        sources = source_records([f for f in [*report.files, vocab_file, known_file] if f is not None and f.is_file()])
+        clinic_file = clinic or clinic_beside(paths)
+        sources = source_records([f for f in [*report.files, vocab_file, known_file, clinic_file]
+                                  if f is not None and f.is_file()])
         command = "mgqa index build " + " ".join(str(p) for p in paths)
         corpus = "files"
     else:
         docs, skipped, sources, command, corpus = default_documents(), [], [], "mgqa index build", DEFAULT_CORPUS
     index = build(docs, encoder, out, sources=sources, build_command=command,
-                  progress=progress, corpus=corpus, on_total=on_total, synonyms=vocabulary, known=questions)
+                  progress=progress, corpus=corpus, on_total=on_total, synonyms=vocabulary, known=questions,
+                  clinic=words)
     return index, skipped
 
 
@@ -530,13 +546,31 @@ def corpus_known_questions(paths: list[Path], override: Path | None = None) -> K
 def open_index(index_dir: str | Path | None, encoder) -> Index:
     """Load the index an interface should answer from, refusing a stale one."""
     from mgqa import settings
+    from mgqa.clinic import packaged
     from mgqa.ingest import default_documents
+    from mgqa.known import packaged_sha256
 
     path = Path(index_dir or settings.get("index_dir"))
     index = load(path, encoder)
     if index.manifest.get("corpus") == DEFAULT_CORPUS:
         check_fresh(index, default_documents())
-        _check_packaged_known(index)
+        _check_packaged(index, "known_questions", packaged_sha256(), "known questions")
+        _check_packaged(index, "clinic", packaged().sha256, "clinic words (clinic.toml)")
     else:
         check_sources(index)
     return index
+
+
+def saved_clinic(index_dir: str | Path) -> Clinic:
+    """The clinic's words in the build at ``index_dir``, read without loading the build (mgqa's
+    generic wording when it has none, or cannot be read: loading it will say why)."""
+    from mgqa.clinic import FILE_NAME
+    from mgqa.clinic import load as load_clinic
+
+    try:
+        manifest = read_manifest(Path(index_dir))
+        data = Path(index_dir) / manifest["data"]
+        _verify_files(data, {k: v for k, v in manifest["files"].items() if k == FILE_NAME}, "")
+        return load_clinic(data)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return generic()

@@ -20,6 +20,7 @@ from dataclasses import astuple, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from mgqa.clinic import FILE_NAME as CLINIC_FILE
 from mgqa.errors import IngestError
 from mgqa.known import FILE_NAME as KNOWN_QUESTIONS_FILE
 from mgqa.links import is_web_url
@@ -96,8 +97,8 @@ def _expand(paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
             for f in sorted(p.rglob("*")):
                 if f.is_dir() or any(part.startswith(".") for part in f.relative_to(p).parts):
                     continue
-                if f.parent == p and f.name in (SYNONYMS_FILE, KNOWN_QUESTIONS_FILE):
-                    continue  # the folder's vocabulary (synonyms.py) and known questions (known.py), not documents
+                if f.parent == p and f.name in (SYNONYMS_FILE, KNOWN_QUESTIONS_FILE, CLINIC_FILE):
+                    continue  # the folder's vocabulary, known questions and words (clinic.py), not documents
                 if not f.is_file():
                     report.skip(str(f), "not a regular file (a broken link, a pipe or a device)")
                     continue

@@ -1,4 +1,4 @@
-"""The server: the chat at /, the JSON API at /api/ask, /healthz, /widget.js and /docs.
+"""The server: the chat at /, the JSON API at /api and /api/ask, /healthz, /widget.js and /docs.
 
 One ASGI app (FastAPI, with the Gradio chat mounted at /). Every route is a thin layer over
 ``Engine.ask``; mgqa's exceptions become an HTTP status and ``{"error": "<one line>"}``.
@@ -33,7 +33,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mgqa import __version__, settings
 from mgqa.answer import validate
+from mgqa.clinic import Clinic, generic
 from mgqa.errors import InvalidQuestion, MgqaError, Overloaded
+from mgqa.index import saved_clinic
 from mgqa.live import Build, LiveEngine, watching
 from mgqa.types import Answer, Triage
 
@@ -79,6 +81,19 @@ class Asker:
             refused = None
         return {"status": "ok", "pid": os.getpid(), "index": asdict(build) if build else None,
                 "refused": refused.to_dict() if refused else None}
+
+    def words(self) -> Clinic:
+        """The clinic's words (its clinic.toml) in the build answering now."""
+        engine = self.engine.engine() if isinstance(self.engine, LiveEngine) else self.engine
+        index = getattr(engine, "index", None)  # a fake engine (tests) has none
+        return index.clinic if index is not None else generic()
+
+    def words_at_start(self) -> Clinic:
+        """The clinic's words for the chat page, which is built once: those of the build on disk
+        when the server starts, read without loading it."""
+        if isinstance(self.engine, LiveEngine):
+            return saved_clinic(self.engine.path)
+        return self.words()
 
 
 def _is_unicode(text: object) -> bool:
@@ -211,7 +226,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = scope["path"].startswith("/api/") or scope["path"] == "/healthz"
+        private = scope["path"].startswith("/api/") or scope["path"] in ("/api", "/healthz")
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -258,7 +273,7 @@ def content_security_policy(origins: list[str]) -> str:
 
 class AskRequest(BaseModel):
     question: str = Field(description="The patient's question (at most MGQA_MAX_QUESTION_CHARS characters).",
-                          examples=["What dose of magnesium did the fibromyalgia trial use?"])
+                          examples=["How should I prepare for my appointment?"])
     history: list[str] = Field(default_factory=list,
                                description="The patient's earlier questions in this conversation, oldest first.")
 
@@ -301,6 +316,31 @@ class AnswerBody(BaseModel):
     triage: Triage | None = Field(description='Emergency answers only (else null): the red-flag category, what '
                                               'raised the alarm ("rule" of the floor or the learned "model") and '
                                               "the model's probability (1.0 for a rule).")
+
+
+class EmergencyBody(BaseModel):
+    notice: str = Field(description="What a message describing an emergency gets instead of any answer.")
+    number: str = Field(description="The local emergency number, as the clinic writes it; empty when it gives none.")
+
+
+class ClinicBody(BaseModel):
+    """The clinic's words, from the clinic.toml of the index build served (mgqa's generic wording
+    for a corpus without one)."""
+
+    title: str = Field(description="The heading of the chat and of the widget's panel.")
+    topic: str = Field(description='What patients ask about: it completes "Ask a question about …" '
+                                   '(empty: "Ask a question").')
+    introduction: str = Field(description="One line under the title.")
+    examples: list[str] = Field(description="Example questions to offer.")
+    disclaimer: str = Field(description="The medical disclaimer, as every answer carries it.")
+    no_answer: str = Field(description="The notice of an answer whose status is no_answer.")
+    emergency: EmergencyBody
+
+
+class ApiBody(BaseModel):
+    name: Literal["mgqa"]
+    version: str
+    clinic: ClinicBody
 
 
 class ErrorBody(BaseModel):
@@ -357,7 +397,7 @@ def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS, chat_up
     gate = Gate(settings.get("max_concurrency"), settings.get("max_queue"), wait_seconds)
     lifespan = _lifespan(asker, settings.get("reload_seconds"))  # read now: a bad value is one line, not a traceback
     app = FastAPI(title="mgqa", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
-                  description="Answers patients' magnesium questions with passages quoted verbatim from the "
+                  description="Answers patients' questions with passages quoted verbatim from the "
                               "clinic's vetted documents, each with a citation, always with the disclaimer.")
     _add_error_handlers(app)
     _add_routes(app, asker, gate)
@@ -376,7 +416,7 @@ def create_app(engine=None, *, wait_seconds: float = QUEUE_WAIT_SECONDS, chat_up
 
     from mgqa.chat import mount_chat
 
-    mount_chat(app, asker)  # last: it is mounted at / and would shadow any route added after it
+    mount_chat(app, asker, asker.words_at_start())  # last: it is mounted at / and would shadow any route added after it
     return app
 
 
@@ -421,6 +461,15 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_routes(app: FastAPI, asker: Asker, gate: Gate) -> None:
+    @app.get("/api", summary="The clinic's words", response_model=ApiBody,
+             responses={503: {"model": ErrorBody, "description": "The index is unusable."}})
+    async def api_root() -> dict:
+        """What to show before any question, as the widget does: the clinic's title, introduction,
+        example questions, disclaimer, and emergency notice and number (its clinic.toml). They
+        follow the index build served."""
+        words = await run_in_threadpool(asker.words)
+        return {"name": "mgqa", "version": __version__, "clinic": words.to_dict()}
+
     @app.post("/api/ask", summary="Answer a question", responses=ASK_RESPONSES, openapi_extra={"requestBody": ASK_REQUEST_BODY})
     async def api_ask(request: Request) -> Response:
         """Passages quoted verbatim from the clinic's documents, with numbered citations and the
@@ -449,7 +498,7 @@ def _add_routes(app: FastAPI, asker: Asker, gate: Gate) -> None:
     @app.get("/widget.js", summary="The embeddable widget", response_class=Response,
              responses={200: {"content": {"application/javascript": {}}}})
     async def widget_js(request: Request) -> Response:
-        """The script a clinic's page includes; it asks this server's ``/api/ask``."""
+        """The script a clinic's page includes; it shows this server's ``/api`` words and asks its ``/api/ask``."""
         body, etag = widget.read()
         headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
         if request.headers.get("if-none-match") == etag:

@@ -3,7 +3,8 @@
  *   <script src="https://clinic-mgqa.example/widget.js" defer></script>
  *
  * Plain, dependency-free JavaScript: no build step, no external fonts, images or CDNs.
- * It talks only to `${base}/api/ask`, where `base` is derived from this script's own URL.
+ * It talks only to `${base}/api` (the clinic's words: title, examples, emergency number) and
+ * `${base}/api/ask`, where `base` is derived from this script's own URL.
  * Everything lives in a shadow root, so the page's CSS cannot reach it and its CSS cannot leak.
  * All server, document and user text is rendered with textContent / text nodes only.
  * It uses no cookies or web storage and defines no global other than window.__mgqaWidgetLoaded.
@@ -18,20 +19,29 @@
 
   // Captured at load time: document.currentScript is only set while this script first runs.
   var SCRIPT_SRC = findScriptSrc();
-  var API_URL = apiBase(SCRIPT_SRC) + "/api/ask";
+  var API_BASE = apiBase(SCRIPT_SRC);
+  var API_URL = API_BASE + "/api/ask";
+  var WORDS_URL = API_BASE + "/api";
 
   var HOST_ID = "mgqa-widget-host";
   var PANEL_ID = "mgqa-panel";
   var INPUT_ID = "mgqa-input";
   var TITLE_ID = "mgqa-title";
   var TIMEOUT_MS = 20000;
+  var WORDS_TIMEOUT_MS = 4000; // without the clinic's words by then, the widget shows the generic ones
   var MAX_HISTORY = 6;
   var MAX_QUESTION = 1000;
-  var LAUNCHER_TEXT = "Ask about magnesium";
+  var MAX_EXAMPLES = 8;
   var UNAVAILABLE = "Sorry, the assistant is unavailable right now. Please try again later.";
   var BUSY = "The assistant is busy right now. Please try again in a moment.";
-  var STATIC_DISCLAIMER =
-    "Quotes from our clinic's documents. Not medical advice. In an emergency call your local emergency number.";
+  // mgqa's generic wording (src/mgqa/data/clinic.toml), until the server's /api says the clinic's.
+  var GENERIC = {
+    title: "Questions for the clinic",
+    topic: "",
+    introduction: "Answers are quoted word for word from the clinic's vetted documents, with numbered sources.",
+    examples: [],
+    number: ""
+  };
 
   var CSS = [
     ":host { all: initial !important; display: block !important; position: static !important; }",
@@ -67,6 +77,10 @@
     "  scroll-behavior: smooth; }",
     ".log:focus-visible { outline: 3px solid #b45309; outline-offset: -3px; }",
     ".intro { margin: 0 0 12px; color: #52606d; font-size: 14px; }",
+    ".examples { margin: 0 0 12px; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: 6px; }",
+    ".example { cursor: pointer; text-align: left; padding: 6px 10px; border-radius: 8px; font-size: 14px;",
+    "  background: #fff; color: #0b5cad; border: 1px solid #0b5cad; }",
+    ".example:hover { background: #e8f1fb; }",
     ".turn { margin: 0 0 16px; }",
     ".q { margin: 0 0 8px auto; max-width: 85%; width: fit-content; padding: 8px 12px; border-radius: 12px;",
     "  background: #0b5cad; color: #fff; white-space: pre-wrap; overflow-wrap: anywhere; }",
@@ -212,6 +226,50 @@
     }
   }
 
+  // The clinic's words from GET /api (its clinic.toml), each checked; the generic wording for
+  // anything missing or malformed.
+  function clinicWords(data) {
+    var c = data && typeof data === "object" && data.clinic && typeof data.clinic === "object" ? data.clinic : {};
+    var emergency = c.emergency && typeof c.emergency === "object" ? c.emergency : {};
+    var examples = Array.isArray(c.examples) ? c.examples.filter(isText).slice(0, MAX_EXAMPLES) : GENERIC.examples;
+    return {
+      title: isText(c.title) ? c.title : GENERIC.title,
+      topic: typeof c.topic === "string" ? c.topic : GENERIC.topic,
+      introduction: typeof c.introduction === "string" ? c.introduction : GENERIC.introduction,
+      examples: examples,
+      number: typeof emergency.number === "string" ? emergency.number : GENERIC.number
+    };
+  }
+
+  function fetchWords() {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, WORDS_TIMEOUT_MS) : null;
+    var options = { method: "GET", mode: "cors", credentials: "omit", cache: "no-store",
+                    headers: { "Accept": "application/json" } };
+    if (controller) {
+      options.signal = controller.signal;
+    }
+    return fetch(WORDS_URL, options)
+      .then(function (res) {
+        return res.ok ? res.json() : null;
+      })
+      .catch(function () {
+        return null;
+      })
+      .then(function (data) {
+        if (timer) {
+          clearTimeout(timer);
+        }
+        return clinicWords(data);
+      });
+  }
+
+  // "Quotes from … In an emergency call 999." (or "your local emergency number").
+  function footText(words) {
+    return "Quotes from our clinic's documents. Not medical advice. In an emergency call " +
+      (words.number || "your local emergency number") + ".";
+  }
+
   function citationNumber(passage, index) {
     var c = passage.citation;
     var n = c && typeof c === "object" ? Number(c.n) : NaN;
@@ -273,19 +331,19 @@
     container.appendChild(list);
   }
 
-  function renderAnswer(data) {
+  function renderAnswer(data, foot) {
     var box = el("div", "a");
     var status = data.status;
     var passages = Array.isArray(data.passages) ? data.passages : [];
     if (status === "emergency") {
-      var alertBox = el("div", "notice emergency", isText(data.notice) ? data.notice : STATIC_DISCLAIMER);
+      var alertBox = el("div", "notice emergency", isText(data.notice) ? data.notice : foot);
       alertBox.setAttribute("role", "alert");
       box.appendChild(alertBox);
     } else if (isText(data.notice)) {
       box.appendChild(el("div", "notice no-answer", data.notice));
     }
     renderPassages(box, passages);
-    box.appendChild(el("p", "disclaimer", isText(data.disclaimer) ? data.disclaimer : STATIC_DISCLAIMER));
+    box.appendChild(el("p", "disclaimer", isText(data.disclaimer) ? data.disclaimer : foot));
     return box;
   }
 
@@ -339,10 +397,12 @@
       });
   }
 
-  function build() {
+  function build(words) {
     if (document.getElementById(HOST_ID)) {
       return;
     }
+    var about = words.topic ? " about " + words.topic : "";
+    var foot = footText(words);
     var host = document.createElement("div");
     host.id = HOST_ID;
     var shadow = host.attachShadow({ mode: "open" });
@@ -354,7 +414,7 @@
     var root = el("div", "root");
     shadow.appendChild(root);
 
-    var launcher = el("button", "launcher", LAUNCHER_TEXT);
+    var launcher = el("button", "launcher", words.topic ? "Ask about " + words.topic : "Ask a question");
     launcher.type = "button";
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", PANEL_ID);
@@ -363,11 +423,11 @@
     var panel = el("div", "panel");
     panel.id = PANEL_ID;
     panel.setAttribute("role", "dialog");
-    panel.setAttribute("aria-label", "Ask about magnesium");
+    panel.setAttribute("aria-label", launcher.textContent);
     panel.hidden = true;
 
     var header = el("div", "header");
-    var title = el("h2", "title", "Magnesium questions");
+    var title = el("h2", "title", words.title);
     title.id = TITLE_ID;
     var close = el("button", "close", "\u00d7");
     close.type = "button";
@@ -380,8 +440,26 @@
     log.setAttribute("aria-live", "polite");
     log.setAttribute("aria-label", "Answers");
     log.tabIndex = 0; // a keyboard user can reach the answers and scroll them with the arrow keys
-    log.appendChild(el("p", "intro",
-      "Ask a question about magnesium. Answers are quoted word for word from our clinic's documents, with sources."));
+    log.appendChild(el("p", "intro", ("Ask a question" + about + ". " + words.introduction).trim()));
+    // Conversation starters, as in the chat: gone once the first question is asked.
+    var examples = null;
+    if (words.examples.length) {
+      examples = el("ul", "examples");
+      examples.setAttribute("aria-label", "Example questions");
+      words.examples.forEach(function (text) {
+        var item = el("li");
+        var button = el("button", "example", text);
+        button.type = "button";
+        button.addEventListener("click", function () {
+          input.value = text;
+          input.focus(); // where a follow-up is typed; the button itself is about to go
+          submit();
+        });
+        item.appendChild(button);
+        examples.appendChild(item);
+      });
+      log.appendChild(examples);
+    }
 
     var status = el("p", "status");
     status.setAttribute("role", "status");
@@ -397,20 +475,18 @@
     input.name = "question";
     input.maxLength = MAX_QUESTION;
     input.autocomplete = "off";
-    input.placeholder = "e.g. Can magnesium help migraines?";
+    input.placeholder = "Type your question";
     var send = el("button", "send", "Send");
     send.type = "submit";
     form.appendChild(label);
     form.appendChild(input);
     form.appendChild(send);
 
-    var foot = el("p", "foot", STATIC_DISCLAIMER);
-
     panel.appendChild(header);
     panel.appendChild(log);
     panel.appendChild(status);
     panel.appendChild(form);
-    panel.appendChild(foot);
+    panel.appendChild(el("p", "foot", foot));
     root.appendChild(panel);
     root.appendChild(launcher);
 
@@ -461,6 +537,10 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      submit();
+    });
+
+    function submit() {
       if (busy) {
         return;
       }
@@ -470,6 +550,10 @@
         return;
       }
       var sentHistory = history.slice(-MAX_HISTORY);
+      if (examples) {
+        log.removeChild(examples);
+        examples = null;
+      }
       var turn = showTurn(question);
       busy = true;
       send.disabled = true;
@@ -488,22 +572,31 @@
           if (input.value.trim() === question) {
             input.value = "";
           }
-          turn.appendChild(renderAnswer(result.data));
+          turn.appendChild(renderAnswer(result.data, foot));
         } else {
           turn.appendChild(el("p", "error", result.message));
         }
         reveal(turn);
       });
-    });
+    }
 
     document.body.appendChild(host);
   }
 
+  // The button appears once the clinic's words have arrived (or have failed to, within
+  // WORDS_TIMEOUT_MS): it never changes its label under the patient's pointer.
   function start() {
+    function show(words) {
+      try {
+        build(words);
+      } catch (e) {
+        // never break the clinic's page
+      }
+    }
     try {
-      build();
+      fetchWords().then(show);
     } catch (e) {
-      // never break the clinic's page
+      show(clinicWords(null)); // a browser without fetch: the generic words (asking will say it is unavailable)
     }
   }
 
