@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -214,3 +215,39 @@ def test_a_gold_answer_is_found_as_a_reader_sees_it(answer, expected):
     assert text[start:end] == expected
     with pytest.raises(EvalInputError, match="not verbatim"):
         evaluate.answer_span({"id": "x", "doc_id": "d", "answer": "Not on the page."}, {"d": doc})
+
+
+def test_a_clinics_folder_is_measured_as_served(tmp_path, fake, monkeypatch):
+    """`mgqa eval --docs DIR --gold FILE` builds DIR (its clinic.toml too), serves it and asks each
+    question with its history through /api/ask: the figures are those of the same index asked
+    through the library, and the answers carry the clinic's own words."""
+    import mgqa.embed
+    from mgqa.answer import Engine
+    from mgqa.index import build_corpus
+
+    monkeypatch.setattr(mgqa.embed, "get_encoder", lambda kind=None, threads=1: fake)
+    folder = Path(__file__).parent / "data" / "clinic_dental"
+    numb = "The numbness wears off after two to three hours."
+    gold_items = [
+        {"id": "a1", "kind": "answerable", "question": "how long does a filling take", "doc_id": "fillings",
+         "answer": "Most fillings take between twenty and forty minutes."},
+        {"id": "a2", "kind": "answerable", "question": "numbness wears off after how many hours?",
+         "history": ["will a filling hurt?"], "doc_id": "fillings", "answer": numb},
+        {"id": "u1", "kind": "unanswerable", "question": "Is it ok?"},
+        {"id": "e1", "kind": "emergency", "question": "I want to kill myself"},
+    ]
+    gold = write_gold(tmp_path, gold_items)
+    r = CliRunner().invoke(main, ["eval", "--docs", str(folder), "--gold", gold, "--json", "--compare"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    index, _ = build_corpus([folder], tmp_path / "index", fake)
+    direct = evaluate.run_gold(Engine(index, fake), evaluate.load_gold(gold)).metrics()
+    assert out["served"] == pytest.approx(direct, nan_ok=True)
+    assert out["served"]["emergency recall"] == 1.0 and out["skipped"] == []
+    assert set(out["plain fusion"]) == {"Hit@1, ranking alone", "Hit@3, ranking alone"}
+    reports, _ = evaluate.run_docs(folder, evaluate.load_gold(gold), fake)
+    row = {r["id"]: r for r in reports["served"].rows}
+    assert row["e1"]["json"]["notice"].startswith("This may be an emergency. Call 999 now")
+    assert "Harbour Dental Practice" in row["a1"]["json"]["disclaimer"]
+    r = CliRunner().invoke(main, ["eval", "--docs", str(folder)])
+    assert r.exit_code == 2 and "--docs needs --gold" in r.output

@@ -278,6 +278,9 @@ def serve(host: str | None, port: int | None, workers: int | None, debug: bool) 
               help="A gold set of your own (JSONL, as src/mgqa/data/gold.jsonl) [default: the packaged one].")
 @click.option("--triage", "triage_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Score emergency triage on a JSONL set (q, kind emergency|benign, category) instead.")
+@click.option("--docs", "docs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A clinic's folder: build a temporary index of it (with its synonyms, known questions and "
+                   "clinic.toml), serve it, and ask every --gold question with its history through /api/ask.")
 @click.option("--failures", is_flag=True, help="List the gold questions (or triage messages) the pipeline gets wrong.")
 @click.option("--sweep", is_flag=True, help="Print the abstention threshold trade-off table.")
 @click.option("--compare", is_flag=True,
@@ -285,11 +288,13 @@ def serve(host: str | None, port: int | None, workers: int | None, debug: bool) 
                    "run, and show them side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, failures, sweep, compare,
-             as_json, debug) -> None:
+def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triage_file, docs_dir, failures, sweep,
+             compare, as_json, debug) -> None:
     """Measure answer quality (gold set), emergency triage (--triage) or retrieval quality (BEIR-style corpus).
 
     Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
+    A clinic's folder (--docs DIR --gold FILE): the same figures, as the served index gives them;
+    --compare adds plain fusion's ranking of the same passages.
     Triage set: recall per red-flag category, false alarms per kind of benign message, and the
     model's threshold trade-off (a rule match always counts).
     Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
@@ -302,6 +307,10 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
     with _guard(debug):
         if triage_file:
             _eval_triage(triage_file, failures, as_json, evaluate)
+        elif docs_dir:
+            if not gold_file:
+                raise click.UsageError("--docs needs --gold: the clinic's questions, in the gold-set format")
+            _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate)
         elif corpus:
             if not (queries and qrels):
                 raise click.UsageError("--corpus needs --queries and --qrels")
@@ -346,10 +355,43 @@ def _eval_gold(index_dir, gold_file, failures, sweep, compare, as_json, evaluate
         for row in evaluate.sweep(report, thresholds):
             click.echo("| " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")
     if failures:
-        for r in report.failures():
-            top = r["json"]["passages"][0]["text"][:90] if r["json"]["passages"] else "-"
-            click.echo(f"\n{r['id']} [{r['kind']}] {r['question']!r}: status {r['status']}, rank {r['rank']}, "
-                       f"top cosine {r['top_cosine'] if r['top_cosine'] is None else round(r['top_cosine'], 3)}\n   top: {top!r}")
+        _print_failures(report)
+
+
+def _print_failures(report) -> None:
+    for r in report.failures():
+        top = r["json"]["passages"][0]["text"][:90] if r["json"].get("passages") else "-"
+        click.echo(f"\n{r['id']} [{r['kind']}] {r['question']!r}: status {r['status']}, rank {r['rank']}, "
+                   f"top cosine {r['top_cosine'] if r['top_cosine'] is None else round(r['top_cosine'], 3)}\n   top: {top!r}")
+
+
+def _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate) -> None:
+    from mgqa.embed import get_encoder
+
+    gold = evaluate.load_gold(gold_file)  # checked before anything is built
+    reports, skipped = evaluate.run_docs(docs_dir, gold, get_encoder(threads=0), compare)
+    served = reports["served"]
+    runs = {"served": served.metrics()}
+    if compare:
+        runs["plain fusion"] = evaluate.ranking_metrics(reports["plain fusion"])
+    if as_json:
+        click.echo(json.dumps({**runs, "skipped": skipped}))
+        return
+    counts = {k: sum(r["kind"] == k for r in served.rows) for k in ("answerable", "unanswerable", "emergency", "benign")}
+    click.echo(f"{docs_dir}, served, asked through /api/ask: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+               + f" ({sum(bool(g.get('history')) for g in gold)} with history)")
+    for line in skipped:
+        click.echo(f"skipped: {line}")
+    click.echo("| metric | value |\n|---|---|")
+    for name, value in runs["served"].items():
+        click.echo(f"| {name} | {value:.3f} |")
+    if compare:
+        click.echo("\nplain fusion of the same passages (MiniLM + BM25, no judge, no known questions), ranking alone:")
+        click.echo("| metric | value |\n|---|---|")
+        for name, value in runs["plain fusion"].items():
+            click.echo(f"| {name} | {value:.3f} |")
+    if failures:
+        _print_failures(served)
 
 
 TRADE_OFF = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -374,6 +416,10 @@ def _eval_triage(path, failures, as_json, evaluate) -> None:
     click.echo(f"triage set {path}: {tot['emergencies']} emergencies, {tot['benign']} benign; "
                f"operating threshold {t if t is not None else '(rules only)'}")
     click.echo(f"recall {tot['recall']:.3f} (rules alone {tot['by rule']:.3f}), false alarms {tot['false alarms']:.3f}")
+    if tot["ordinary questions"]:
+        click.echo(f"false alarms on {tot['ordinary questions']} ordinary questions "
+                   f"{tot['false alarms, ordinary questions']:.3f}, on the other "
+                   f"{tot['benign'] - tot['ordinary questions']} benign messages {tot['false alarms, other benign']:.3f}")
     click.echo("\n| kind | category | flagged | messages | rate |\n|---|---|---|---|---|")
     for kind, cat, f, n in report.per_category():
         click.echo(f"| {kind} | {cat} | {f} | {n} | {f / n:.2f} |")
