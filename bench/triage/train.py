@@ -38,11 +38,14 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mgqa.embed import MAX_TOKENS, SHARED_LAYERS, model_path  # noqa: E402
-from mgqa.triage import BENIGN, TriageModel, load_rules, match_rules  # noqa: E402
+from mgqa.triage import BENIGN, TriageModel, clause_spans, load_rules, match_rules, message_parts, span_tokens  # noqa: E402
 
 DATA = ROOT / "src" / "mgqa" / "data"
 TARGET_RECALL = 0.99  # recall first: the operating threshold is the highest that keeps this recall
-GROUPS = [{"w1", "w4", "w7", "w10"}, {"w2", "w5", "w8", "w11"}, {"w3", "w6", "w9", "w12"}]  # held out together
+# Held out together. w13-w15 wrote this clinic's combined messages and patients, w16-w18 other
+# clinics': each fold holds out one of each.
+GROUPS = [{"w1", "w4", "w7", "w10", "w13", "w16"}, {"w2", "w5", "w8", "w11", "w14", "w17"},
+          {"w3", "w6", "w9", "w12", "w15", "w18"}]
 EPOCHS, BATCH, LR, HEAD_LR, WARMUP = 4, 16, 1e-4, 1e-3, 30
 SEED = 0
 
@@ -62,7 +65,11 @@ def read_bank(path: Path) -> list[dict]:
 
 
 # Benign kinds that read as an ordinary question, to join to an emergency in augmentation.
-ASIDES = ("everyday", "risk_question", "pregnancy_ok", "mild_symptom")
+ASIDES = ("everyday", "risk_question", "pregnancy_ok", "mild_symptom", "clinic_question", "usual_migraine",
+          "expected_effect")
+# The benign kinds added for this clinic's own patients and for other clinics (listed on their own
+# when flagged out of fold).
+NEW_BENIGN = ("usual_migraine", "expected_effect", "clinic_question", "clinic_scary")
 
 
 def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
@@ -75,13 +82,64 @@ def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
     out = []
     for w in sorted({r["writer"] for r in rows}):
         mine = [r for r in rows if r["writer"] == w]
-        asides = [r for r in mine if r["kind"] == "benign" and r["category"] in ASIDES]
         benign = [r for r in mine if r["kind"] == "benign"]
+        asides = [r for r in benign if r["category"] in ASIDES] or benign
         for r in mine:
             other = rng.choice(asides if r["kind"] == "emergency" else benign)
             if other is not r:
                 first, second = (r, other) if rng.random() < 0.5 else (other, r)
-                out.append({**r, "q": f"{first['q']} {second['q']}"})
+                q = f"{first['q']} {second['q']}"
+                own = (0, len(first["q"])) if first is r else (len(first["q"]) + 1, len(q))
+                out.append({**r, "q": q, "own": own})  # own: where r's words are in the pair
+    return out
+
+
+def part_examples(rows: list[dict], states: list[np.ndarray], offsets: list[np.ndarray],
+                  rng: random.Random) -> tuple[list[np.ndarray], list[str]]:
+    """Parts of messages, cut from the whole message's states as the runtime cuts them, with a
+    label known for certain: a benign message's clauses are benign; in a joined pair, the
+    emergency's own words are that emergency and a clause of the ordinary question is benign.
+    (A single emergency message's clauses have no known label, so none is taken.) At most two
+    parts a message, so parts do not outnumber whole messages."""
+    xs, ys = [], []
+    for r, st, off in zip(rows, states, offsets, strict=True):
+        spans = clause_spans(r["q"])
+        if r["kind"] == "emergency":
+            if "own" not in r:
+                continue
+            own = span_tokens(off, *r["own"])
+            others = [span_tokens(off, a, b) for a, b in spans if b <= r["own"][0] or a >= r["own"][1]]
+            others = [p for p in others if len(p) > 2]
+            chosen = [(own, label(r))] if len(own) > 2 else []
+            chosen += [(p, BENIGN) for p in rng.sample(others, k=min(1, len(others)))]
+        else:
+            parts = message_parts(r["q"], off)
+            chosen = [(p, BENIGN) for p in rng.sample(parts, k=min(2, len(parts)))]
+        for p, lab in chosen:
+            xs.append(st[p])
+            ys.append(lab)
+    return xs, ys
+
+
+# Surface features that should say nothing about the label. Where one is far commoner in one kind,
+# the bank teaches it as a cue (the last bank: "mentions magnesium" read as benign), so each run
+# prints their shares for the writers to even out.
+CUES = {"asks a question (?)": r"\?", "mentions magnesium": r"magnesium|\bmag\b|epsom",
+        "mentions an infusion or drip": r"infusion|\bdrip\b|\biv\b", "mentions migraine": r"migraine",
+        "under 12 words": None}
+
+
+def cue_shares(rows: list[dict]) -> list[tuple[str, float, float]]:
+    """(cue, share of emergencies with it, share of benign messages with it)."""
+    import re
+
+    out = []
+    for name, pattern in CUES.items():
+        def has(r: dict, pattern=pattern) -> bool:
+            return len(r["q"].split()) < 12 if pattern is None else bool(re.search(pattern, r["q"], re.IGNORECASE))
+        em = [has(r) for r in rows if r["kind"] == "emergency"]
+        be = [has(r) for r in rows if r["kind"] == "benign"]
+        out.append((name, sum(em) / max(len(em), 1), sum(be) / max(len(be), 1)))
     return out
 
 
@@ -92,21 +150,22 @@ def label(row: dict) -> str:
 # ------------------------------------------------------------------ the shared lower layers
 
 
-def shared_states(texts: list[str]) -> list[np.ndarray]:
-    """Each text's token states after the encoder's shared lower layers, as the runtime's ONNX
-    encoder computes them (cached by content)."""
+def shared_states(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each text's token states after the encoder's shared lower layers, and its tokens'
+    character offsets, as the runtime's ONNX encoder computes them (cached by content)."""
     from mgqa import settings
     from mgqa.embed import get_encoder
 
-    key = hashlib.sha256(("\n".join(texts) + f"|{SHARED_LAYERS}").encode()).hexdigest()[:16]
+    key = hashlib.sha256(("\n".join(texts) + f"|{SHARED_LAYERS}|offsets").encode()).hexdigest()[:16]
     cache = Path(settings.get("cache_dir")) / "triage" / f"states-{key}.npz"
     if cache.exists():
         with np.load(cache) as z:
-            return [z[f"s{i}"] for i in range(len(texts))]
-    states = [s.shared for s in get_encoder("onnx", threads=0).encode_tokens(texts)]
+            return [z[f"s{i}"] for i in range(len(texts))], [z[f"o{i}"] for i in range(len(texts))]
+    encoded = get_encoder("onnx", threads=0).encode_tokens(texts)
+    states, offsets = [s.shared for s in encoded], [s.offsets for s in encoded]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **{f"s{i}": s for i, s in enumerate(states)})
-    return states
+    np.savez(cache, **{f"s{i}": s for i, s in enumerate(states)}, **{f"o{i}": o for i, o in enumerate(offsets)})
+    return states, offsets
 
 
 # ------------------------------------------------------------------ the trainable top (torch)
@@ -226,14 +285,16 @@ def export(net, classes: list[str]) -> TriageModel:
             super().__init__()
             self.top = top
 
-        def forward(self, states):
-            return self.top(states, torch.ones(states.shape[:2], dtype=torch.bool)).softmax(1)
+        def forward(self, states, mask):
+            return self.top(states, mask > 0.5).softmax(1)
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain, small = Path(tmp) / "top.onnx", Path(tmp) / "top.int8.onnx"
-        torch.onnx.export(Probabilities(net).eval(), (torch.zeros(1, 8, 384),), str(plain), input_names=["states"],
-                          output_names=["probabilities"], dynamic_axes={"states": {1: "tokens"}},
+        torch.onnx.export(Probabilities(net).eval(), (torch.zeros(2, 8, 384), torch.ones(2, 8)), str(plain),
+                          input_names=["states", "mask"], output_names=["probabilities"],
+                          dynamic_axes={"states": {0: "views", 1: "tokens"}, "mask": {0: "views", 1: "tokens"},
+                                        "probabilities": {0: "views"}},
                           opset_version=17, dynamo=False)
         quantize_dynamic(str(plain), str(small), weight_type=QuantType.QInt8)
         return TriageModel(small.read_bytes(), classes, threshold=0.5)
@@ -271,10 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="validate only; leave the shipped model alone")
     ap.add_argument("--no-augment", dest="augment", action="store_false",
                     help="train on the bank's messages only, not also on joined pairs (see augment)")
+    ap.add_argument("--no-parts", dest="parts", action="store_false",
+                    help="train on whole messages only, not also on their clauses (see part_examples)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainings share 2 cores)")
+    ap.add_argument("--whole-only", dest="score_parts", action="store_false",
+                    help="ship a model that reads the whole message only, not also each clause")
     args = ap.parse_args(argv)
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     log = io.StringIO()
 
     def say(text: str = "") -> None:
@@ -292,37 +358,69 @@ def main(argv: list[str] | None = None) -> int:
     say(f"model: MiniLM layers {SHARED_LAYERS + 1}-6 fine-tuned over the shared layers 1-{SHARED_LAYERS}, "
         f"head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "
         f"max {MAX_TOKENS} tokens")
-    states = shared_states([r["q"] for r in rows])
+    say("\n| surface cue | emergencies | benign |\n|---|---|---|")
+    for name, em, be in cue_shares(rows):
+        say(f"| {name} | {em:.2f} | {be:.2f} |")
+    states, offsets = shared_states([r["q"] for r in rows])
     pairs = augment(rows)
-    pair_states = shared_states([r["q"] for r in pairs])
+    pair_states, pair_offsets = shared_states([r["q"] for r in pairs])
     say(f"joined pairs: {len(pairs)} ({'trained on and ' if args.augment else ''}scored as a second check)")
+    parts_of = [message_parts(r["q"], o) for r, o in zip(rows, offsets, strict=True)]
+    pair_parts = [message_parts(r["q"], o) for r, o in zip(pairs, pair_offsets, strict=True)]
+    say(f"clauses: {sum(len(p) > 0 for p in parts_of)} of the bank's messages have two or more "
+        f"({sum(map(len, parts_of))} parts); parts {'trained on' if args.parts else 'not trained on'}")
+
+    def training_set(keep) -> tuple[list[np.ndarray], list[str]]:
+        """The messages (and, as chosen, their pairs and parts) of the writers ``keep`` accepts."""
+        idx = [i for i, r in enumerate(rows) if keep(r["writer"])]
+        pj = [j for j, r in enumerate(pairs) if keep(r["writer"])] if args.augment else []
+        xs = [states[i] for i in idx] + [pair_states[j] for j in pj]
+        ys = [labels[i] for i in idx] + [label(pairs[j]) for j in pj]
+        if args.parts:
+            rng = random.Random(SEED)
+            for some, st, off in (([rows[i] for i in idx], [states[i] for i in idx], [offsets[i] for i in idx]),
+                                  ([pairs[j] for j in pj], [pair_states[j] for j in pj], [pair_offsets[j] for j in pj])):
+                px, py = part_examples(some, st, off, rng)
+                xs, ys = xs + px, ys + py
+        return xs, ys
 
     say(f"\n## validation by writer group (held out: {', '.join('+'.join(sorted(g)) for g in GROUPS)})")
-    scores, pair_scores = np.zeros(len(rows)), np.zeros(len(pairs))
+    # Out of fold, each message's emergency probability read two ways: the whole message alone,
+    # and the highest over the whole and its clauses (what the runtime does when score_parts).
+    whole, best = np.zeros(len(rows)), np.zeros(len(rows))
+    pair_whole, pair_best = np.zeros(len(pairs)), np.zeros(len(pairs))
     for group in GROUPS:
-        train_idx = [i for i, r in enumerate(rows) if r["writer"] not in group]
-        xs, ys = [states[i] for i in train_idx], [labels[i] for i in train_idx]
-        if args.augment:
-            keep = [j for j, r in enumerate(pairs) if r["writer"] not in group]
-            xs, ys = xs + [pair_states[j] for j in keep], ys + [label(pairs[j]) for j in keep]
-        say(f"fold: training on {len(xs)} messages, holding out {'+'.join(sorted(group))}")
+        xs, ys = training_set(lambda w, g=group: w not in g)
+        say(f"fold: training on {len(xs)} examples, holding out {'+'.join(sorted(group))}")
         model = train(xs, ys, classes, say)
         for i, r in enumerate(rows):
             if r["writer"] in group:
-                scores[i] = model.emergency_probability(states[i])
+                alarms = 1 - model.probabilities(states[i], parts_of[i])[:, classes.index(BENIGN)]
+                whole[i], best[i] = alarms[0], alarms.max()
         for j, r in enumerate(pairs):
             if r["writer"] in group:
-                pair_scores[j] = model.emergency_probability(pair_states[j])
+                alarms = 1 - model.probabilities(pair_states[j], pair_parts[j])[:, classes.index(BENIGN)]
+                pair_whole[j], pair_best[j] = alarms[0], alarms.max()
     rules = load_rules()
     by_rule = np.array([match_rules(rules, r["q"]) is not None for r in rows])
+    pair_em = np.array([r["kind"] == "emergency" for r in pairs])
+    say("\n### whole message alone against the highest of the whole and its clauses, out of fold")
+    say(f"| scored | threshold (recall >= {TARGET_RECALL}) | recall | false alarms | with rules: recall | "
+        "false alarms | joined pairs: recall | false alarms |\n|---|---|---|---|---|---|---|---|")
+    for name, sc, psc in (("whole", whole, pair_whole), ("whole + clauses", best, pair_best)):
+        tt = operating_threshold(sc, is_em)
+        a, b, c = summary(sc >= tt, is_em), summary((sc >= tt) | by_rule, is_em), summary(psc >= tt, pair_em)
+        say(f"| {name} | {tt:.4f} | {a['recall']:.3f} | {a['false_alarms']:.3f} | {b['recall']:.3f} | "
+            f"{b['false_alarms']:.3f} | {c['recall']:.3f} | {c['false_alarms']:.3f} |")
+    scores, pair_scores = (best, pair_best) if args.score_parts else (whole, pair_whole)
     t = operating_threshold(scores, is_em)
     flagged = (scores >= t) | by_rule
     s_model, s_both = summary(scores >= t, is_em), summary(flagged, is_em)
-    say(f"\noperating threshold {t:.4f} (recall >= {TARGET_RECALL} out of fold, model alone)")
+    say(f"\nshipped reading: {'whole + clauses' if args.score_parts else 'whole'}; operating threshold {t:.4f} "
+        f"(recall >= {TARGET_RECALL} out of fold, model alone)")
     say(f"model alone: recall {s_model['recall']:.3f}, false alarms {s_model['false_alarms']:.3f}")
     say(f"with the rule floor: recall {s_both['recall']:.3f}, false alarms {s_both['false_alarms']:.3f} "
         f"(rules alone: recall {by_rule[is_em].mean():.3f}, false alarms {by_rule[~is_em].mean():.3f})")
-    pair_em = np.array([r["kind"] == "emergency" for r in pairs])
     s_pairs = summary(pair_scores >= t, pair_em)
     say(f"held-out joined pairs at that threshold, model alone: recall {s_pairs['recall']:.3f}, "
         f"false alarms {s_pairs['false_alarms']:.3f}")
@@ -330,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     for (kind, cat), (f, n) in per_group(rows, flagged, "category").items():
         say(f"- {kind} {cat}: {f}/{n} = {f / n:.2f}")
     say("\n### per held-out writer, model + rules")
-    for w in sorted({r["writer"] for r in rows}):
+    for w in sorted({r["writer"] for r in rows}, key=lambda w: (len(w), w)):
         m = np.array([r["writer"] == w for r in rows])
         ws = summary(flagged[m], is_em[m])
         say(f"- {w}: recall {ws['recall']:.3f}, false alarms {ws['false_alarms']:.3f}")
@@ -343,16 +441,19 @@ def main(argv: list[str] | None = None) -> int:
     for r, sc, f in zip(rows, scores, flagged, strict=True):
         if r["kind"] == "emergency" and not f:
             say(f"- [{r['writer']} {r['category']}] {sc:.4f} {r['q'][:160]!r}")
+    say("\n### false alarms on the new benign kinds, out of fold")
+    for r, sc, f in zip(rows, scores, flagged, strict=True):
+        if r["kind"] == "benign" and f and r["category"] in NEW_BENIGN:
+            say(f"- [{r['writer']} {r['category']}] {sc:.4f} {r['q'][:160]!r}")
 
     if not args.no_write:
         say("\n## final model, trained on every writer")
-        xs, ys = states, labels
-        if args.augment:
-            xs, ys = xs + pair_states, ys + [label(r) for r in pairs]
+        xs, ys = training_set(lambda w: True)
         final = train(xs, ys, classes, say).with_threshold(t)
         meta = final.save(DATA, recipe={
             "bank": _shown(args.bank), "bank_sha256": hashlib.sha256(args.bank.read_bytes()).hexdigest(),
-            "messages": len(rows), "augment": args.augment, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
+            "messages": len(rows), "augment": args.augment, "parts": args.parts, "score_parts": args.score_parts,
+            "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
             "validation": {"method": "by writer group", "groups": [sorted(g) for g in GROUPS],
                            "target_recall": TARGET_RECALL, "model_alone": s_model, "with_rules": s_both,
                            "joined_pairs": s_pairs},

@@ -38,6 +38,9 @@ class TokenStates(NamedTuple):
 
     shared: np.ndarray
     last: np.ndarray
+    # (n_tokens, 2) character offsets of each token in the text ((0, 0) for [CLS] and [SEP]), so
+    # triage can read a clause's tokens out of the same run; None where an encoder cannot say.
+    offsets: np.ndarray | None = None
 
 
 class Encoder(Protocol):
@@ -180,17 +183,20 @@ class OnnxEncoder:
         self.wait()
         out: list[TokenStates] = []
         for b in range(0, len(texts), 8):
-            last, shared, mask = self._hidden(texts[b:b + 8], with_shared=True)
-            out += [TokenStates(s[:int(m.sum())], h[:int(m.sum())]) for s, h, m in zip(shared, last, mask, strict=True)]
+            last, shared, mask, encs = self._hidden(texts[b:b + 8], with_shared=True)
+            for s, h, m, e in zip(shared, last, mask, encs, strict=True):
+                n = int(m.sum())
+                out.append(TokenStates(s[:n], h[:n], np.asarray(e.offsets, np.int32).reshape(-1, 2)))
         return out
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        hidden, _, mask = self._hidden(texts)
+        hidden, _, mask, _ = self._hidden(texts)
         summed = (hidden * mask[..., None]).sum(axis=1)  # mean pooling, as the model was trained
         return _normalise(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
 
     def _hidden(self, texts: list[str], with_shared: bool = False):
-        """(last-layer states, shared-layer states or None, mask), padded to the longest text."""
+        """(last-layer states, shared-layer states or None, mask, the tokenizer's encodings),
+        padded to the longest text."""
         encs = self._tok.encode_batch(texts)
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), np.int64)
@@ -200,7 +206,7 @@ class OnnxEncoder:
             mask[i, :len(e.ids)] = 1
         names = ["last_hidden_state", "shared_hidden_state"] if with_shared else ["last_hidden_state"]
         outs = self._session.run(names, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-        return outs[0], (outs[1] if with_shared else None), mask
+        return outs[0], (outs[1] if with_shared else None), mask, encs
 
 
 def onnx_dir() -> Path:
