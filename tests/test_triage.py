@@ -329,6 +329,7 @@ def test_onnx_and_torch_encoders_give_the_same_token_states():
     texts = ["my dad collapsed and won't wake up", "x"]
     for a, b in zip(OnnxEncoder(export_onnx()).encode_tokens(texts), TorchEncoder(1).encode_tokens(texts), strict=True):
         assert a.shared.shape == b.shared.shape and np.allclose(a.shared, b.shared, atol=1e-4)
+        assert np.array_equal(a.offsets, b.offsets)  # clauses are cut at the same tokens
         assert np.allclose(a.last, b.last, atol=1e-4)
 
 

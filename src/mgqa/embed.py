@@ -107,14 +107,21 @@ class TorchEncoder:
 
     def encode_tokens(self, texts: list[str]) -> list[TokenStates]:
         import torch
+        from tokenizers import Tokenizer
 
         transformer = self._model[0]
+        # The model's own fast tokenizer, as the ONNX encoder uses it, for the tokens' offsets.
+        tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+        tok.enable_truncation(MAX_TOKENS)
+        tok.no_padding()
         out = []
         for text in texts:
             features = getattr(transformer, "preprocess", transformer.tokenize)([text])
             with torch.no_grad():
                 hidden = transformer.auto_model(**features, output_hidden_states=True).hidden_states
-            out.append(TokenStates(hidden[SHARED_LAYERS][0].float().numpy(), hidden[-1][0].float().numpy()))
+            offsets = np.asarray(tok.encode(text).offsets, np.int32).reshape(-1, 2)
+            shared, last = hidden[SHARED_LAYERS][0].float().numpy(), hidden[-1][0].float().numpy()
+            out.append(TokenStates(shared, last, offsets if len(offsets) == len(shared) else None))
         return out
 
 

@@ -75,7 +75,8 @@ def answer_span(item: dict, docs: dict) -> tuple[int, int]:
 def _as_read(text: str) -> tuple[str, list[int]]:
     """``text`` without Markdown's emphasis and code marks, runs of white space as one space,
     and each kept character's offset in ``text``."""
-    chars, where = [], []
+    chars: list[str] = []
+    where: list[int] = []
     for i, ch in enumerate(text):
         if ch in "*`":
             continue
