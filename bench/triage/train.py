@@ -1,6 +1,6 @@
 """Train mgqa's emergency classifier from the labelled message bank, and say how well it holds.
 
-    make train-triage          # = .venv/bin/python bench/triage/train.py  (about 10 min on 2 cores)
+    make train-triage          # = .venv/bin/python bench/triage/train.py  (about an hour on 2 cores)
 
 The classifier is MiniLM's own top layers, fine-tuned: the question goes once through the
 encoder's lower layers (shared with retrieval), then through the retrieval model's top layers
@@ -8,11 +8,13 @@ encoder's lower layers (shared with retrieval), then through the retrieval model
 red-flag categories and "benign". Only those copies and the head are trained here, from the
 bundled weights, on ``bench/triage/bank.jsonl`` (q, kind, category, writer), plus the bank's
 messages joined in pairs within each writer (``augment``: an emergency told alongside an ordinary
-question is still an emergency). ``CANDIDATES.md`` lists the alternatives measured.
+question is still an emergency), plus parts of messages whose label is known (``part_examples``):
+the runtime scores the whole message and each of its clauses, and alarms on the highest.
+``CANDIDATES.md`` lists the alternatives measured.
 
 Validation is by writer: the writers are split into three groups, and each group's messages are
 scored by a model trained only on the other two, so every figure is on wording the model never
-saw. Those out-of-fold scores, computed by the runtime's own numpy code, choose the operating
+saw. Those out-of-fold scores, computed by the runtime's own ONNX graph and batching, choose the operating
 threshold recall-first; the model is then retrained on every writer and written to
 ``src/mgqa/data/triage_model.json`` + ``triage.onnx`` (int8 weights; sha256 in the JSON). The whole
 run is logged to ``bench/triage/train.log``. Training is never part of `make test`.
