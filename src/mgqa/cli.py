@@ -365,6 +365,12 @@ def _print_failures(report) -> None:
                    f"top cosine {r['top_cosine'] if r['top_cosine'] is None else round(r['top_cosine'], 3)}\n   top: {top!r}")
 
 
+def _print_metrics(metrics: dict[str, float]) -> None:
+    click.echo("| metric | value |\n|---|---|")
+    for name, value in metrics.items():
+        click.echo(f"| {name} | {value:.3f} |")
+
+
 def _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate) -> None:
     from mgqa.embed import get_encoder
 
@@ -382,14 +388,10 @@ def _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate) -> Non
                + f" ({sum(bool(g.get('history')) for g in gold)} with history)")
     for line in skipped:
         click.echo(f"skipped: {line}")
-    click.echo("| metric | value |\n|---|---|")
-    for name, value in runs["served"].items():
-        click.echo(f"| {name} | {value:.3f} |")
+    _print_metrics(runs["served"])
     if compare:
         click.echo("\nplain fusion of the same passages (MiniLM + BM25, no judge, no known questions), ranking alone:")
-        click.echo("| metric | value |\n|---|---|")
-        for name, value in runs["plain fusion"].items():
-            click.echo(f"| {name} | {value:.3f} |")
+        _print_metrics(runs["plain fusion"])
     if failures:
         _print_failures(served)
 

@@ -74,6 +74,17 @@ def weights_sha256() -> str:
     return h.hexdigest()
 
 
+def fast_tokenizer():
+    """The model's own fast tokenizer (its tokenizer.json), truncating at the model's window and
+    never padding: both encoders read token ids and offsets from it."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
 def _normalise(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
@@ -97,6 +108,7 @@ class TorchEncoder:
         if threads:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
+        self._tok = fast_tokenizer()  # the tokens' offsets, as the ONNX encoder gives them
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
@@ -107,19 +119,14 @@ class TorchEncoder:
 
     def encode_tokens(self, texts: list[str]) -> list[TokenStates]:
         import torch
-        from tokenizers import Tokenizer
 
         transformer = self._model[0]
-        # The model's own fast tokenizer, as the ONNX encoder uses it, for the tokens' offsets.
-        tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-        tok.enable_truncation(MAX_TOKENS)
-        tok.no_padding()
         out = []
         for text in texts:
             features = getattr(transformer, "preprocess", transformer.tokenize)([text])
             with torch.no_grad():
                 hidden = transformer.auto_model(**features, output_hidden_states=True).hidden_states
-            offsets = np.asarray(tok.encode(text).offsets, np.int32).reshape(-1, 2)
+            offsets = np.asarray(self._tok.encode(text).offsets, np.int32).reshape(-1, 2)
             shared, last = hidden[SHARED_LAYERS][0].float().numpy(), hidden[-1][0].float().numpy()
             out.append(TokenStates(shared, last, offsets if len(offsets) == len(shared) else None))
         return out
@@ -153,11 +160,7 @@ class OnnxEncoder:
 
     def _start(self, onnx_file: Path, threads: int) -> None:
         try:
-            from tokenizers import Tokenizer
-
-            self._tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-            self._tok.enable_truncation(MAX_TOKENS)
-            self._tok.no_padding()
+            self._tok = fast_tokenizer()
             self._session = cpu_session(str(onnx_file), threads)
             self._encode_batch(["warm up"])  # the first run allocates ORT's buffers; not on a patient's time
         except BaseException as exc:  # noqa: BLE001 - re-raised by encode() in the caller's thread

@@ -110,11 +110,14 @@ def hit_rank(answer: Answer, item: dict, span: tuple[int, int]) -> int | None:
     """Rank of the first passage that holds at least half of the gold answer span."""
     if answer.status != "answered":
         return None
-    for p in answer.passages:
-        c = p.citation
-        if holds_answer(c.doc_id, c.start, c.end, item, span):
-            return p.rank
-    return None
+    return first_holding(((p.rank, p.citation.doc_id, p.citation.start, p.citation.end) for p in answer.passages),
+                         item, span)
+
+
+def first_holding(passages, item: dict, span: tuple[int, int]) -> int | None:
+    """The rank of the first of ``passages`` ((rank, doc_id, start, end), best first) that holds
+    the gold answer (see holds_answer), or None."""
+    return next((rank for rank, doc_id, start, end in passages if holds_answer(doc_id, start, end, item, span)), None)
 
 
 @dataclass
@@ -217,9 +220,8 @@ def _served_row(item: dict, body: dict, span: tuple[int, int] | None) -> dict:
     """One gold question's row from the JSON answer /api/ask gave."""
     rank = None
     if span and body.get("status") == "answered":
-        rank = next((p["rank"] for p in body["passages"]
-                     if holds_answer(p["citation"]["doc_id"], p["citation"]["start"], p["citation"]["end"], item, span)),
-                    None)
+        rank = first_holding(((p["rank"], p["citation"]["doc_id"], p["citation"]["start"], p["citation"]["end"])
+                              for p in body["passages"]), item, span)
     return {"id": item["id"], "kind": item["kind"], "question": item["question"], "status": body.get("status"),
             "rank": rank, "span": span, "decision": None, "top_rank": None, "top_cosine": None, "json": body}
 

@@ -147,7 +147,8 @@ class TriageModel:
     message and each of its clauses (``parts``: token indices into the same states), and the
     message's emergency probability is the highest of them; ``classes`` end with "benign".
     (Dynamic int8 quantization scales activations over the whole batch, so a view's probability
-    moves by ~1e-3 with the views beside it; training validated this very batching.)
+    depends on the views beside it: scoring the whole alone moved scores by up to 0.13 on 10,450
+    messages. Training validated this very batching, so it is the one used.)
     """
 
     def __init__(self, onnx: bytes, classes: list[str], threshold: float, encoder_id: str = "",
