@@ -172,8 +172,8 @@ def front_matter(text: str) -> tuple[PageMeta, str]:
     data = _parse_front_matter(m.group(2) or "", toml=m.group(1) == "+++")
     if not isinstance(data, dict):  # "---" lines around text: thematic breaks, not front matter
         return PageMeta(), text
-    fields = {name: _first(data, keys) for name, keys in FRONT_MATTER_KEYS.items()}
-    fields["url"] = _first(data, FRONT_MATTER_KEYS["url"], is_web_url)
+    # only a web address is a page's url (a permalink is often a path)
+    fields = {name: _first(data, keys, is_web_url if name == "url" else bool) for name, keys in FRONT_MATTER_KEYS.items()}
     return PageMeta(**fields), text[m.end():]
 
 
