@@ -45,8 +45,10 @@ index: install
 train-triage: install
 	$(PY) bench/triage/train.py
 
-# Retrain the answer judge (src/mgqa/data/judge.onnx) from MedQuAD, MEDIQA (../shared/bench) and the
-# project's question sets: the first run embeds the whole MedQuAD corpus (~15 min), then ~10 min.
+# Retrain the answer judge (src/mgqa/data/judge.onnx) from the clinic bank (bench/clinics), MedQuAD,
+# MEDIQA (../shared/bench) and the project's question sets: the first run embeds the whole MedQuAD
+# corpus and its sentences (30-40 min), then 15-30 min. Then retrain the known questions' weighing
+# (make train-known), which reads the judge.
 # Never part of `make test`. Its log: bench/judge/train.log.
 train-judge: install
 	bash -o pipefail -c '$(PY) bench/judge/train.py 2>&1 | tee bench/judge/train.log'

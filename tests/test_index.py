@@ -101,9 +101,12 @@ def test_rebuild_reembeds_only_changed_documents(tmp_path, fake):
     fake.encode = lambda batch, batch_size=64: texts.extend(batch) or real_encode(batch)
     (src / "d3.txt").write_text("Document 3 now says something entirely different about sleep.")
     index, _ = build_corpus([src], tmp_path / "ix", fake)
-    assert len(texts) == 1 and "entirely different" in texts[0]
+    # the edited passage, then its sentences (detail.py): nothing of the unchanged documents
+    assert texts and all("entirely different" in t for t in texts)
     fresh = build_corpus([src], tmp_path / "ix2", type(fake)())[0]
     np.testing.assert_allclose(index.vectors, fresh.vectors)
+    np.testing.assert_array_equal(index.detail.sentences, fresh.detail.sentences)
+    np.testing.assert_array_equal(index.detail.starts, fresh.detail.starts)
 
 
 def test_build_keeps_previous_index_when_it_fails(default_index, fake):

@@ -29,6 +29,17 @@ def test_features_are_one_row_per_candidate_with_consistent_coverages(default_in
     assert np.all((col["coverage"] >= 0) & (col["coverage"] <= 1)) and col["cosine_gap"].max() == 0
     best = [i for i, h in enumerate(hits) if DOSE in default_index.chunks[h.chunk_id].text][0]
     assert col["gives_type"][best] == 1.0  # "how many milligrams" -> "100 milligrams"
+    # the best sentence is at least as close as the first, the gap is to the list's best sentence
+    assert np.all(col["sentence_cosine"] >= col["first_sentence_cosine"] - 1e-6)
+    np.testing.assert_allclose(col["sentence_gap"], col["sentence_cosine"] - col["sentence_cosine"].max(), atol=1e-6)
+    detail = default_index.detail
+    for i, h in enumerate(hits):
+        sentences = np.asarray(detail.sentences[detail.starts[h.chunk_id]:detail.starts[h.chunk_id + 1]], np.float32)
+        assert abs(col["sentence_cosine"][i] - (sentences @ qvec).max()) < 1e-5
+        section = default_index.chunks[h.chunk_id].section
+        assert col["has_section"][i] == float(bool(section))
+        assert col["faq"][i] == float(bool(section) and section.endswith("?"))
+        assert (col["section_cosine"][i] == 0) if not section else col["section_cosine"][i] > -1
     np.testing.assert_allclose(rows[:, len(SCALARS):], default_index.vectors[[h.chunk_id for h in hits]] * qvec,
                                rtol=1e-6)
 

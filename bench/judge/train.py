@@ -1,6 +1,10 @@
 """Train the answer judge (``make train-judge``): does this passage answer this question?
 
 Data (pairs are the pipeline's own fused candidates, so the judge learns on what it will see):
+- The clinic bank (``bench/clinics``: 44 clinics of 24 specialties, pages and patients' questions
+  by different writers): a candidate answers when it holds the gold answer, as `mgqa eval --docs`
+  scores; out-of-scope questions have none. This is what teaches the passage that answers from
+  the passages of one clinic about the same thing.
 - MedQuAD training questions (``../shared/bench/medquad/train_*``, disjoint from the dev set) over
   the whole MedQuAD corpus: a candidate answers when its document is the question's answer. The
   same topic's other answers (its symptoms vs its treatment) are the hard negatives.
@@ -8,12 +12,15 @@ Data (pairs are the pipeline's own fused candidates, so the judge learns on what
   them: grades 3-4 answer, 2 ("related") and 1 do not.
 - The project's magnesium question sets (MAGNESIUM_SETS; none of them blind any more) over the
   default index, and the triage bank's off-topic messages as questions with no answer.
-Never the MedQuAD dev questions, never a blind set.
+Never the MedQuAD dev questions, never a blind set or blind corpus. ``--no-medquad`` leaves
+MedQuAD and MEDIQA out (minutes instead of the MedQuAD index's half hour).
 
-Model selection: MedQuAD (10% of topics) and MEDIQA's validation questions are held out; the
-magnesium sets are held out one at a time (one fold each) so that the abstention threshold is chosen
-on probabilities no model saw in training. The shipped model is then trained on everything but
-the MedQuAD and MEDIQA validation parts and exported to ONNX with its sha256.
+Model selection, leave-clinic-out: the clinics' specialties and the magnesium sets are split into
+FOLDS folds, and each fold's questions are scored by a ranker and an abstention model that never
+saw that fold (a specialty's two clinics are held out together). Those out-of-fold scores give
+the log's held-out figures and choose the abstention threshold (mean over held-out clinics). The
+shipped model is then trained on everything but the MedQuAD and MEDIQA validation parts and
+exported to ONNX with its sha256.
 
 Writes ``src/mgqa/data/judge.onnx`` + ``judge_model.json``; log: ``bench/judge/train.log``.
 """
@@ -127,6 +134,41 @@ def mediqa_pairs(encoder, cache: Path) -> dict:
     data = pairs(engine, items, label, "mediqa")
     data["val"] = np.array([items[int(q.split(":")[1])]["set"] == "validation" for q in data["qid"]])
     return data
+
+
+CLINICS = REPO / "bench" / "clinics"
+
+
+def specialty(clinic: str) -> str:
+    """``dental-a`` -> ``dental``: a specialty's clinics are held out together."""
+    return clinic.rsplit("-", 1)[0]
+
+
+def clinic_pairs(encoder, cache: Path) -> dict[str, dict]:
+    """One entry per clinic of the bank (``bench/clinics/<name>``: pages and questions written
+    here by two writers each): its pages indexed as `mgqa index build` does, and its questions'
+    fused candidates, labelled by whether a candidate holds the gold answer (as `mgqa eval --docs`
+    scores). Out-of-scope questions have no answering candidate. Never the blind corpora."""
+    from mgqa.answer import Engine
+    from mgqa.evaluate import _index_documents, answer_span, holds_answer, load_gold
+    from mgqa.index import build_corpus, open_index
+
+    out = {}
+    for qfile in sorted(CLINICS.glob("*/questions.jsonl")):
+        name = qfile.parent.name
+        where = cache / "judge" / "clinics" / name
+        build_corpus([qfile.parent / "pages"], where, encoder)
+        index = open_index(where, encoder)
+        engine = Engine(index, encoder, judge=None)  # the candidates as fused, before any judge
+        docs = {d.id: d for d in _index_documents(index)}
+        items = [dict(it, span=answer_span(it, docs) if it.get("answer") else None) for it in load_gold(qfile)]
+
+        def label(it, row, index=index):
+            c = index.chunks[row]
+            return float(it["span"] is not None and holds_answer(c.doc_id, c.start, c.end, it, it["span"]))
+
+        out[name] = pairs(engine, items, label, name)
+    return out
 
 
 def magnesium_pairs(encoder) -> dict[str, dict]:
@@ -302,19 +344,6 @@ def ranking(data: dict, logits: np.ndarray | None) -> dict[str, float]:
             "MRR": float(np.mean([1 / f for f in first])), "questions": len(first)}
 
 
-def sweep_rows(p: np.ndarray, right: np.ndarray, answerable: np.ndarray, ruled: np.ndarray) -> list[dict]:
-    """At each threshold: the share of answerable questions answered, of those answered with an
-    answering passage among the SHOWN, and of the others abstained on (the population rule
-    abstaining on its own, as the pipeline does)."""
-    out = []
-    for t in [round(0.05 * i, 2) for i in range(1, 20)]:
-        a = (p >= t) & ~ruled
-        out.append({"threshold": t, "answered": float(a[answerable].mean()),
-                    f"Hit@{SHOWN}": float((a & right)[answerable].mean()),
-                    "abstention recall": float((~a[~answerable]).mean())})
-    return out
-
-
 MAGNESIUM = tuple(MAGNESIUM_SETS)
 
 
@@ -324,6 +353,43 @@ def shares(names: list[str]) -> list[float]:
     wording is not drowned by MedQuAD's templates."""
     base = {"medquad": 1.0, "mediqa": 0.03, "off_topic": 0.1}
     return [base.get(n, 0.1) for n in names]
+
+
+FOLDS = 4  # held out in turn: a quarter of the clinic specialties, and of the magnesium sets
+
+
+def fold_of(source: str) -> int:
+    """A clinic's fold is its specialty's (sorted order, round robin), so a specialty's two
+    clinics are never both trained on and scored; a magnesium set's is its place in MAGNESIUM."""
+    if source in MAGNESIUM:
+        return MAGNESIUM.index(source) % FOLDS
+    specialties = sorted({specialty(q.parent.name) for q in CLINICS.glob("*/questions.jsonl")})
+    return specialties.index(specialty(source)) % FOLDS
+
+
+def served(data: dict, logits: np.ndarray, p: np.ndarray, t: float, answerable: np.ndarray) -> dict[str, float]:
+    """One source's questions as mgqa would answer them at threshold ``t``: Hit@1 and Hit@3 over
+    its answerable questions (answered, with an answering passage first / among the first three),
+    answered, and abstention recall over the others."""
+    _, y, _ = questions_of(data)
+    ruled = data["ruled"].reshape(y.shape)[:, 0]
+    order = np.argsort(-logits.reshape(y.shape), axis=1, kind="stable")
+    ranked = np.take_along_axis(y, order, axis=1) > 0
+    said = (p >= t) & ~ruled
+    return {"Hit@1": float((said & ranked[:, 0])[answerable].mean()),
+            "Hit@3": float((said & ranked[:, :SHOWN].any(1))[answerable].mean()),
+            "answered": float(said[answerable].mean()),
+            "abstention recall": float((~said[~answerable]).mean()) if (~answerable).any() else math.nan}
+
+
+def answerable_of(name: str, data: dict) -> np.ndarray:
+    """Which questions of a source the documents answer: a clinic's "answerable" ones (whether or
+    not fusion found the passage), else those with an answering candidate."""
+    if not (CLINICS / name / "questions.jsonl").is_file():
+        return questions_of(data)[1].any(1)
+    kinds = [json.loads(line)["kind"] for line in (CLINICS / name / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    return np.array([k == "answerable" for k in kinds])
 
 
 def main() -> None:
@@ -337,84 +403,99 @@ def main() -> None:
     cache = Path(settings.get("cache_dir"))
     encoder = get_encoder()
     fresh = "--fresh" in sys.argv
+    use_medquad = "--no-medquad" not in sys.argv
     datasets = dict(cached(cache / "judge" / "pairs-magnesium.npz", lambda: magnesium_pairs(encoder), fresh))
-    datasets["mediqa"] = cached(cache / "judge" / "pairs-mediqa.npz", lambda: {"mediqa": mediqa_pairs(encoder, cache)},
-                                fresh)["mediqa"]
-    if "--only-pairs" in sys.argv[1:2] and sys.argv[2:3] == ["mediqa"]:
-        return
-    datasets["medquad"] = cached(cache / "judge" / "pairs-medquad.npz",
-                                 lambda: {"medquad": medquad_pairs(encoder, cache)}, fresh)["medquad"]
-    for name, d in datasets.items():
-        _, y, _ = questions_of(d)
-        log(f"{name}: {len(y)} questions, {len(d['y'])} pairs, {d['y'].mean():.3f} positive, "
-            f"{y.any(1).mean():.3f} with an answer in the top 10")
+    clinics = cached(cache / "judge" / "pairs-clinics.npz", lambda: clinic_pairs(encoder, cache), fresh)
+    others: dict[str, dict] = {"off_topic": datasets.pop("off_topic")}
+    validation: dict[str, dict] = {}
+    if use_medquad:
+        mi = cached(cache / "judge" / "pairs-mediqa.npz", lambda: {"mediqa": mediqa_pairs(encoder, cache)}, fresh)["mediqa"]
+        mq = cached(cache / "judge" / "pairs-medquad.npz", lambda: {"medquad": medquad_pairs(encoder, cache)}, fresh)["medquad"]
+        others.update(medquad=subset(mq, ~mq["val"]), mediqa=subset(mi, ~mi["val"]))
+        validation.update(medquad=subset(mq, mq["val"]), mediqa=subset(mi, mi["val"]))
+    folded = {**clinics, **datasets}  # each held out in its fold
+    answerable = {n: answerable_of(n, d) for n, d in folded.items()}
+    log(f"{len(clinics)} clinics ({sum(len(answerable[n]) for n in clinics)} questions), magnesium sets "
+        f"{', '.join(f'{n} {len(answerable[n])}' for n in datasets)}, also trained on: "
+        + ", ".join(f"{n} {len(questions_of(d)[1])}" for n, d in others.items()))
 
-    mq, mi = datasets["medquad"], datasets["mediqa"]
-    train_sets = {"medquad": subset(mq, ~mq["val"]), "mediqa": subset(mi, ~mi["val"]),
-                  "off_topic": datasets["off_topic"]}
-    mq_va, mi_va = subset(mq, mq["val"]), subset(mi, mi["val"])
-    log("fused order (no judge): MedQuAD val", fmt(ranking(mq_va, None)), "| MEDIQA val", fmt(ranking(mi_va, None)))
-    for name in MAGNESIUM:
-        log(f"fused order (no judge): {name}", fmt(ranking(datasets[name], None)))
+    def weights(names: list[str]) -> list[float]:
+        """The clinics together weigh as much as MedQuAD, each clinic alike (shares() for the rest)."""
+        n_clinics = sum(n in clinics for n in names)
+        return [1.0 / n_clinics if n in clinics else share for n, share in zip(names, shares(names), strict=True)]
 
-    # Each magnesium set held out in turn: a ranker that never saw it gives its logits. The
-    # abstention model is trained on such out-of-fold logits only (and on MedQuAD's and MEDIQA's
-    # held-out questions), because that is what the shipped ranker's logits look like on a new
-    # question: trained on the ranker's own training questions, it learns that an answer needs
-    # the confidence the ranker has only on questions it memorised, and abstains too often.
-    rankers, oof_logits = {}, {}
-    for held in MAGNESIUM:
-        names = list(train_sets) + [n for n in MAGNESIUM if n != held]
-        rankers[held] = fit_ranker([train_sets.get(n) or datasets[n] for n in names], shares(names))
-        d = datasets[held]
-        oof_logits[held] = logits_of(rankers[held], d)
-        log(f"held out {held}: ranker {fmt(ranking(d, oof_logits[held]))} | MedQuAD val "
-            f"{fmt(ranking(mq_va, logits_of(rankers[held], mq_va)))} | MEDIQA val "
-            f"{fmt(ranking(mi_va, logits_of(rankers[held], mi_va)))}")
-    oof_p, oof_right, oof_ans, oof_ruled = [], [], [], []
-    for held in MAGNESIUM:
-        cal = fit_abstention(abstention_rows(rankers[held], datasets, oof_logits, [n for n in MAGNESIUM if n != held],
-                                            {"medquad": mq_va, "mediqa": mi_va, "off_topic": datasets["off_topic"]}))
-        d = datasets[held]
-        F, right = list_rows(d, oof_logits[held])
-        oof_p.append(abstention_probability(cal, F))
-        oof_right.append(right > 0)
-        oof_ans.append(questions_of(d)[1].any(1))
-        oof_ruled.append(d["ruled"].reshape(-1, 10)[:, 0])
-        log(f"held out {held}: abstention AUC {auc(oof_p[-1], oof_ans[-1]):.3f} "
-            f"(top cosine {auc(questions_of(d)[0][:, :, 0].max(1), oof_ans[-1]):.3f})")
-    p, right, ans, ruled = (np.concatenate(x) for x in (oof_p, oof_right, oof_ans, oof_ruled))
-    log(f"abstention AUC (answerable vs not, held-out magnesium questions): {auc(p, ans):.3f}")
-    log(f"threshold sweep on the {len(MAGNESIUM)} magnesium sets, each scored by models that did not train on it:")
-    sweep = sweep_rows(p, right, ans, ruled)
-    for r in sweep:
-        log(f"  t {r['threshold']:.2f}: answered {r['answered']:.3f}, Hit@{SHOWN} {r[f'Hit@{SHOWN}']:.3f}, "
-            f"abstention recall {r['abstention recall']:.3f}")
+    rankers, oof = [], {}
+    for f in range(FOLDS):
+        names = [n for n in folded if fold_of(n) != f] + list(others)
+        rankers.append(fit_ranker([folded.get(n) or others[n] for n in names], weights(names)))
+        for n in folded:
+            if fold_of(n) == f:
+                oof[n] = logits_of(rankers[f], folded[n])
+        held = [n for n in clinics if fold_of(n) == f]
+        log(f"fold {f}: held out {len(held)} clinics ({', '.join(sorted({specialty(n) for n in held}))}) and "
+            f"{', '.join(n for n in datasets if fold_of(n) == f)}"
+            + "".join(f" | {n} val {fmt(ranking(d, logits_of(rankers[f], d)))}" for n, d in validation.items()))
+
+    def pooled(names: list[str], logits) -> dict[str, float]:
+        """Hit@1 / Hit@3 of the ranking alone over every answerable question of ``names``."""
+        h1 = h3 = n = 0
+        for name in names:
+            _, y, _ = questions_of(folded[name])
+            s = logits[name].reshape(y.shape) if logits else np.broadcast_to(-np.arange(y.shape[1]), y.shape)
+            ranked = np.take_along_axis(y, np.argsort(-s, axis=1, kind="stable"), axis=1)[answerable[name]] > 0
+            h1, h3, n = h1 + int(ranked[:, 0].sum()), h3 + int(ranked[:, :SHOWN].any(1).sum()), n + len(ranked)
+        return {"Hit@1": h1 / n, "Hit@3": h3 / n, "questions": n}
+
+    log("ranking alone, every question out of fold (no answering candidate in the top 10 counts as a miss):")
+    for label, group in (("clinics", list(clinics)), ("magnesium sets", list(datasets))):
+        log(f"  {label}: fused order {fmt(pooled(group, None))} | judge {fmt(pooled(group, oof))}")
+
+    # The abstention model of each fold is fitted on the other folds' out-of-fold logits (what the
+    # shipped ranker's logits look like on a clinic it never saw) and scores its own fold.
+    p = {}
+    for f in range(FOLDS):
+        cal = fit_abstention(abstention_rows(rankers[f], folded, oof, [n for n in folded if fold_of(n) != f], others))
+        for n in folded:
+            if fold_of(n) == f:
+                p[n] = abstention_probability(cal, list_rows(folded[n], oof[n])[0])
+    aucs = [auc(p[n], answerable[n]) for n in clinics]
+    log(f"abstention AUC (answerable vs not), out of fold: mean over clinics {np.nanmean(aucs):.3f}, "
+        f"lowest {np.nanmin(aucs):.3f}")
+    log("threshold sweep, every question out of fold; clinics: the mean over clinics; magnesium sets: pooled:")
+    sweep = []
+    mg_data = {k: np.concatenate([folded[n][k] for n in datasets]) for k in ("X", "y", "qid", "ruled")}
+    mg_logits, mg_p = np.concatenate([oof[n] for n in datasets]), np.concatenate([p[n] for n in datasets])
+    mg_ans = np.concatenate([answerable[n] for n in datasets])
+    for t in [round(0.05 * i, 2) for i in range(1, 20)]:
+        per = [served(folded[n], oof[n], p[n], t, answerable[n]) for n in clinics]
+        row = {"threshold": t, **{k: float(np.nanmean([r[k] for r in per])) for k in per[0]}}
+        mg = served(mg_data, mg_logits, mg_p, t, mg_ans)
+        sweep.append(row)
+        log(f"  t {t:.2f}: clinics Hit@1 {row['Hit@1']:.3f}, Hit@3 {row['Hit@3']:.3f}, answered {row['answered']:.3f}, "
+            f"abstention recall {row['abstention recall']:.3f} | magnesium sets {fmt(mg)}")
     threshold = choose_threshold(sweep)
-    strict = [r for r in sweep if r["abstention recall"] >= 0.95]
-    log(f"threshold {threshold}: the best answered + {ABSTENTION_WEIGHT:g} x abstention recall"
-        + (f" (abstention recall >= 0.95 would need {strict[0]['threshold']}, answering "
-           f"{strict[0]['answered']:.3f})" if strict else ""))
+    log(f"threshold {threshold}: the best answered + {ABSTENTION_WEIGHT:g} x abstention recall on held-out clinics")
 
-    names = list(train_sets) + list(MAGNESIUM)
-    ranker = fit_ranker([train_sets.get(n) or datasets[n] for n in names], shares(names))
-    cal = fit_abstention(abstention_rows(ranker, datasets, oof_logits, list(MAGNESIUM),
-                                         {"medquad": mq_va, "mediqa": mi_va, "off_topic": datasets["off_topic"]}))
-    log("shipped ranker: MedQuAD val", fmt(ranking(mq_va, logits_of(ranker, mq_va))),
-        "| MEDIQA val", fmt(ranking(mi_va, logits_of(ranker, mi_va))))
-    export(ranker, cal, datasets["gold"]["X"].shape[1], threshold, sweep, FORMAT_VERSION, list(SCALARS))
+    names = list(folded) + list(others)
+    ranker = fit_ranker([folded.get(n) or others[n] for n in names], weights(names))
+    cal = fit_abstention(abstention_rows(ranker, folded, oof, list(folded), others))
+    if validation:
+        log("shipped ranker: " + " | ".join(f"{n} val {fmt(ranking(d, logits_of(ranker, d)))}" for n, d in validation.items()))
+    export(ranker, cal, next(iter(clinics.values()))["X"].shape[1], threshold, sweep, FORMAT_VERSION, list(SCALARS))
 
 
-def abstention_rows(ranker, datasets: dict[str, dict], oof_logits: dict[str, np.ndarray], magnesium: list[str],
+def abstention_rows(ranker, folded: dict[str, dict], oof_logits: dict[str, np.ndarray], names: list[str],
                     others: dict[str, dict]) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """The abstention model's training rows, each question as it is and with its answers taken
-    out: the magnesium sets with their out-of-fold logits, and ``others`` (held-out MedQuAD and
-    MEDIQA questions, the off-topic messages) with ``ranker``'s."""
+    out: the sources ``names`` with their out-of-fold logits (the clinics together weighing as
+    much as the magnesium sets), and ``others`` (MedQuAD and MEDIQA training questions, the
+    off-topic messages) with ``ranker``'s."""
     out = []
-    for name in magnesium:
+    n_clinics = sum(n not in MAGNESIUM for n in names) or 1
+    for name in names:
         for without in (False, True):
-            F, L = list_rows(datasets[name], oof_logits[name], without)
-            out.append((F, L, 1.0))
+            F, L = list_rows(folded[name], oof_logits[name], without)
+            out.append((F, L, 1.0 if name in MAGNESIUM else len(MAGNESIUM) / n_clinics))
     for name, d in others.items():
         lg = logits_of(ranker, d)
         for without in (False, True):

@@ -68,7 +68,7 @@ def build_ann(vectors: np.ndarray, centroids: np.ndarray | None = None):
     x = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy when already so
     if ann_kind(len(x)) == "flat":
         index = faiss.IndexFlatIP(x.shape[1])
-    elif fits(centroids, x):
+    elif centroids is not None and fits(centroids, x):
         index = _ivf(centroids)
     else:
         index = _trained_ivf(x)

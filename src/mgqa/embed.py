@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class TorchEncoder:
     def encode_tokens(self, texts: list[str]) -> list[TokenStates]:
         import torch
 
-        transformer = self._model[0]
+        transformer: Any = self._model[0]  # sentence-transformers' Transformer module (untyped)
         out = []
         for text in texts:
             features = getattr(transformer, "preprocess", transformer.tokenize)([text])

@@ -10,7 +10,8 @@ Layout of an index directory::
                          synonyms.txt (a copy of the corpus's vocabulary, when it has one),
                          known.npy and known.jsonl (the known questions' vectors and the
                          passages answering each, when the corpus has them: ``known``),
-                         clinic.toml (the clinic's own words, when it has a file: ``clinic``)
+                         clinic.toml (the clinic's own words, when it has a file: ``clinic``),
+                         sentence and heading vectors (``detail``)
 
 The manifest is written last and atomically (``os.replace``): a build killed at any moment
 leaves the previous manifest pointing at the previous, untouched data directory, and a server
@@ -38,6 +39,7 @@ import numpy as np
 from mgqa import __version__
 from mgqa.chunking import ChunkParams, chunk_document
 from mgqa.clinic import Clinic, generic
+from mgqa.detail import Detail
 from mgqa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, StaleIndex
 from mgqa.ingest import content_hash
 from mgqa.known import NONE as NO_KNOWN_QUESTIONS
@@ -46,7 +48,7 @@ from mgqa.known import beside as known_beside
 from mgqa.synonyms import NONE, Synonyms, beside
 from mgqa.types import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence and heading vectors (detail.py)
 EMBEDDING_TEXT_VERSION = 2  # bump when embedding_text() changes: saved vectors go stale
 MANIFEST = "manifest.json"
 DATA_PREFIX = "data-"  # + the build id: UTC time of the build and a random suffix
@@ -65,6 +67,7 @@ class Index:
     docs: dict[str, dict] = field(default_factory=dict)  # doc id -> manifest entry
     known: Memory | None = None  # the corpus's known questions (``known``), if it has any
     clinic: Clinic = field(default_factory=generic)  # the clinic's words, for answers and interfaces
+    detail: Detail | None = None  # each passage's sentence and heading vectors, for the judge
 
     @property
     def model_id(self) -> str:
@@ -85,6 +88,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     the number of passages once they are known, before embedding starts.
     """
     from mgqa.ann import build_ann, fits, keep_training
+    from mgqa.detail import compute as compute_detail
     from mgqa.known import compile_memory
     from mgqa.lexical import Lexical
 
@@ -96,6 +100,7 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     old_rows = _old_rows(chunks, hashes, previous)
     texts = embedding_texts(chunks, {d.id: d.title for d in docs})
     vectors = _embed(texts, encoder, old_rows, previous, progress)
+    detail = compute_detail(chunks, encoder, old_rows, previous.detail if previous else None)
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
     manifest["synonyms"] = synonyms.record()
@@ -109,8 +114,10 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     centroids = previous.centroids() if previous and keep_training(previous.training, len(chunks), changed) else None
     keep = fits(centroids, vectors)
     dense = build_ann(vectors, centroids if keep else None)
-    manifest["ann_training"] = {"added_since": (previous.training["added_since"] + changed) if keep else 0}
-    index = Index(out, manifest, chunks, vectors, dense, lexical, known=memory, clinic=words)
+    # keep implies a previous IVF index whose training is recorded (keep_training checked it)
+    manifest["ann_training"] = {"added_since": (previous.training["added_since"] + changed)
+                                if keep and previous and previous.training else 0}
+    index = Index(out, manifest, chunks, vectors, dense, lexical, known=memory, clinic=words, detail=detail)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     if out is not None:
         save(index, out)
@@ -121,7 +128,7 @@ def _chunks(doc: Document, digest: str, params: ChunkParams, previous: Previous 
     """``doc``'s passages: the previous index's spans when the document is unchanged there
     (chunking is deterministic given the same rules, which ``_previous`` checked), else chunked."""
     rows = previous.rows.get(digest) if previous else None
-    if rows is None or previous.spans is None:
+    if rows is None or previous is None or previous.spans is None:
         return chunk_document(doc, params)
     return [Chunk(doc.id, start, end, doc.text[start:end], section) for start, end, section in previous.spans[rows.start:rows.stop]]
 
@@ -188,6 +195,7 @@ def save(index: Index, out: Path) -> None:
     import faiss
 
     from mgqa.clinic import save as save_clinic
+    from mgqa.detail import save as save_detail
     from mgqa.known import save as save_known
 
     out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +212,8 @@ def save(index: Index, out: Path) -> None:
     if index.known is not None:
         save_known(index.known, tmp)
     save_clinic(index.clinic, tmp)
+    if index.detail is not None:
+        save_detail(index.detail, tmp)
     for f in tmp.iterdir():
         _fsync(f)
     os.replace(tmp, out / data)
@@ -274,6 +284,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
 
     from mgqa.ann import configure_search
     from mgqa.clinic import load as load_clinic
+    from mgqa.detail import load as load_detail
     from mgqa.known import load as load_known
     from mgqa.lexical import Lexical
 
@@ -298,12 +309,13 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
         lexical = Lexical.load(data)
         known = load_known(data, len(chunks))
         clinic = load_clinic(data)
+        detail = load_detail(data, len(chunks))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
         raise IndexCorrupt(f"the index at {path} cannot be read ({type(exc).__name__}: {exc}); {fix}") from None
     if not (len(chunks) == len(vectors) == dense.ntotal == manifest.get("n_chunks")):
         raise IndexCorrupt(f"the index at {path} is inconsistent (chunk and vector counts differ); {fix}")
     configure_search(dense)
-    index = Index(path, manifest, chunks, vectors, dense, lexical, known=known, clinic=clinic)
+    index = Index(path, manifest, chunks, vectors, dense, lexical, known=known, clinic=clinic, detail=detail)
     index.docs = {d["id"]: d for d in manifest["documents"]}
     return index
 
@@ -380,6 +392,7 @@ class Previous:
     spans: list[tuple[int, int, str | None]] | None  # each row's (start, end, section), or None
     training: dict | None  # manifest["ann_training"] of an IVF index: its lists may be kept
     dense: tuple[Path, str] | None = None  # the FAISS file holding those lists, and its sha256
+    detail: Detail | None = None  # its sentence and heading vectors, when readable
 
     def centroids(self) -> np.ndarray | None:
         """The previous IVF lists' centroids (read, checksummed, only when a rebuild keeps them)."""
@@ -388,7 +401,7 @@ class Previous:
         from mgqa.ann import centroids_of
 
         try:
-            path, digest = self.dense
+            path, digest = self.dense  # type: ignore[misc] # None is caught below: train afresh
             _verify_files(path.parent, {path.name: digest}, "")
             return centroids_of(faiss.read_index(str(path)))
         except Exception:  # noqa: BLE001 - unreadable: train afresh
@@ -400,7 +413,7 @@ def _previous(out: Path, encoder, params: ChunkParams) -> Previous | None:
     files: a document's passages are consecutive rows, in manifest order, ``chunks`` rows each,
     as ``build`` wrote them."""
     try:
-        m = read_manifest(out)
+        m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))  # an older format's vectors still serve
         same = (m["model"]["id"], m["model"]["dim"], m["model"].get("encoder"), m.get("chunking"),
                 m.get("embedding_text")) == \
             (encoder.model_id, encoder.dim, encoder.backend, params.to_dict(), EMBEDDING_TEXT_VERSION)
@@ -421,7 +434,19 @@ def _previous(out: Path, encoder, params: ChunkParams) -> Previous | None:
         training = None
     return Previous(rows, vectors, _previous_lexical(data, m["files"], len(vectors)),
                     _previous_spans(data, m["files"], len(vectors)), training,
-                    (data / "dense.faiss", m["files"].get("dense.faiss", "")))
+                    (data / "dense.faiss", m["files"].get("dense.faiss", "")), _previous_detail(data, m["files"], len(vectors)))
+
+
+def _previous_detail(data: Path, files: dict, n: int) -> Detail | None:
+    """The previous sentence and heading vectors (absent from indexes before format 2)."""
+    from mgqa.detail import FILES
+    from mgqa.detail import load as load_detail
+
+    try:
+        _verify_files(data, {k: files[k] for k in FILES}, "")
+        return load_detail(data, n)
+    except Exception:  # noqa: BLE001 - encode them all again
+        return None
 
 
 def _previous_lexical(data: Path, files: dict, n: int):

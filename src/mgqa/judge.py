@@ -7,11 +7,14 @@ threshold).
 
 The ranker's input is one row per pair: scalar features that any corpus has (cosine, BM25, how
 much of the question's rare vocabulary the passage, its best sentence and its document contain,
-whether the passage holds the kind of answer asked for, topic words the corpus never mentions)
-and the element-wise product of the question and passage vectors, which lets it learn that a
-"what are the symptoms" question is not answered by a "how is it treated" passage on the same
-topic. Both are trained by ``bench/judge/train.py`` (``make train-judge``) on MedQuAD, MEDIQA's
-graded answers and the project's magnesium question sets; the ranker ships as
+whether the passage holds the kind of answer asked for, topic words the corpus never mentions,
+the question's cosine with the passage's best sentence and with the heading it sits under, often
+a FAQ's own question: ``detail.py``) and the element-wise product of the question and passage
+vectors, which lets it learn that a "what are the symptoms" question is not answered by a "how
+is it treated" passage on the same topic. Both are trained by ``bench/judge/train.py`` (``make
+train-judge``) on the clinic bank (44 clinics' pages and patients' questions, validated with a
+quarter of the specialties held out at a time), MedQuAD, MEDIQA's graded answers and the
+project's magnesium question sets; the ranker ships as
 ``data/judge.onnx``, and ``data/judge_model.json`` holds the abstention model's coefficients, the
 threshold, the feature lists and the ranker's sha256 (checked at load).
 """
@@ -37,7 +40,7 @@ from mgqa.retrieve import title_terms
 from mgqa.sentences import sentence_spans
 from mgqa.types import Hit
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the sentence and heading features (detail.py)
 MODEL_JSON = "judge_model.json"
 WEIGHTS_FILE = "judge.onnx"
 JUDGED_MODEL, JUDGED_DIM = "sentence-transformers/all-MiniLM-L6-v2", 384  # whose vectors it learned on
@@ -46,12 +49,15 @@ FIX = "reinstall mgqa or run `make train-judge`, or set MGQA_JUDGE=off to answer
 
 SCALARS = ("cosine", "cosine_gap", "bm25", "fused_gap", "rank", "title", "asks_type", "gives_type",
            "coverage", "missing_idf", "sentence_coverage", "document_coverage", "unknown_share", "terms",
-           "uncovered_rare", "uncovered_medical", "uncovered_count", "centrality", "lead")
+           "uncovered_rare", "uncovered_medical", "uncovered_count", "centrality", "lead",
+           "sentence_cosine", "first_sentence_cosine", "sentence_gap", "section_cosine", "has_section",
+           "section_coverage", "faq")
 # What the abstention model reads about the judged list (its best candidate): see list_features.
 LIST_FEATURES = ("logit", "logit_margin", "softmax", "cosine", "max_cosine", "bm25", "coverage", "missing_idf",
                  "sentence_coverage", "document_coverage", "unknown_share", "asks_type", "gives_type",
                  "type_missing", "terms", "uncovered_rare", "uncovered_medical", "uncovered_count", "centrality",
-                 "lead")
+                 "lead", "sentence_cosine", "sentence_gap", "max_sentence_cosine", "section_cosine", "has_section",
+                 "section_coverage", "faq")
 EVERYDAY_WORDS = 10000  # this many most frequent English words (data/common_words.txt) are not topics
 GENERIC_WORDS = 1000  # ... and these are not even when a medical title uses them
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]")
@@ -80,8 +86,10 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
     centre = _centre(index)
     top_cos = max((h.dense for h in hits), default=0.0)
     top_fused = max((h.score for h in hits), default=0.0)
+    detail = _detail_rows(index, qvec, hits)
+    top_sentence = max((d[0] for d in detail), default=0.0)
     rows = []
-    for rank, h in enumerate(hits):
+    for rank, (h, (best, first, heading)) in enumerate(zip(hits, detail, strict=True)):
         chunk = index.chunks[h.chunk_id]
         p_terms = chunk_terms(index, h.chunk_id)
         missing = [idf[t] for t in q_terms - p_terms]
@@ -96,10 +104,35 @@ def features(index, qvec: np.ndarray, question: str, hits: list[Hit]) -> np.ndar
             sum(idf[t] for t in q_terms & document_terms(index, chunk.doc_id)) / total,
             unknown, math.log1p(len(q_terms)) / 4, rare, medical, count,
             float(index.vectors[h.chunk_id] @ centre), float(_doc_rows(index)[chunk.doc_id][0] == h.chunk_id),
+            best, first, best - top_sentence, heading, float(bool(chunk.section)),
+            sum(idf[t] for t in q_terms & section_terms(index, h.chunk_id)) / total,
+            float(bool(chunk.section) and chunk.section.rstrip().endswith("?")),
         ])
     scalars = np.asarray(rows, np.float32).reshape(len(hits), len(SCALARS))
     product = index.vectors[[h.chunk_id for h in hits]] * qvec.astype(np.float32)
     return np.hstack([scalars, product.astype(np.float32)])
+
+
+def _detail_rows(index, qvec: np.ndarray, hits: list[Hit]) -> list[tuple[float, float, float]]:
+    """Per hit: the question's cosine with the passage's best sentence, with its first sentence,
+    and with its heading (detail.py; zeros for an index without them)."""
+    detail = getattr(index, "detail", None)
+    if detail is None:
+        return [(0.0, 0.0, 0.0)] * len(hits)
+    out = []
+    for h in hits:
+        cos = detail.sentence_cosines(h.chunk_id, qvec)
+        out.append((float(cos.max()), float(cos[0]), detail.section_cosine(h.chunk_id, qvec)))
+    return out
+
+
+def section_terms(index, row: int) -> frozenset[str]:
+    """A passage's heading's stemmed terms (a FAQ's question names what its answer answers)."""
+    cache = index.__dict__.setdefault("_section_terms", {})
+    if row not in cache:
+        section = index.chunks[row].section
+        cache[row] = frozenset(index.lexical.terms(section)) if section else frozenset()
+    return cache[row]
 
 
 @lru_cache(maxsize=1)
@@ -206,6 +239,7 @@ def list_features(rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
     runner_up = logits[order[1]] if len(order) > 1 else logits[order[0]] - 5.0
     derived = {"logit": logits[order[0]], "logit_margin": logits[order[0]] - runner_up,
                "softmax": soft[order[0]] / soft.sum(), "max_cosine": rows[:, SCALARS.index("cosine")].max(),
+               "max_sentence_cosine": rows[:, SCALARS.index("sentence_cosine")].max(),
                "type_missing": top["asks_type"] * (1 - top["gives_type"])}
     return np.array([derived[n] if n in derived else top[n] for n in LIST_FEATURES], np.float32)
 
