@@ -136,9 +136,9 @@ def test_bad_queries_and_qrels_name_the_line(tmp_path, name, text, message):
 
 @pytest.mark.model
 def test_packaged_gold_set_through_the_real_model_keeps_the_safety_targets():
-    """Triage is the learned model's, which never saw this set: 20 of its 22 emergencies and one
-    false alarm among the 152 other questions (the README names them: the model of 2026-12-07
-    misses one faint more than the model before it, and flags one muscle-tension question). The set's answerable and unanswerable questions are
+    """Triage is the learned model's, which never saw this set: 21 of its 22 emergencies and no
+    false alarm among the 152 other questions (the README names the miss: a faint with a racing,
+    skipping heart after an infusion); the floor allows one. The set's answerable and unanswerable questions are
     among the default index's known questions, and the report says so: its answer figures are
     in-sample (tests/test_known.py holds the set out). The judge alone still abstains far more
     than the pipeline without it, run alongside."""
@@ -146,7 +146,7 @@ def test_packaged_gold_set_through_the_real_model_keeps_the_safety_targets():
     assert r.exit_code == 0, r.output
     runs = json.loads(r.output)
     m, alone, off = runs["with judge"], runs["judge, no known questions"], runs["without judge"]
-    assert m["emergency recall"] >= 20 / 22 and m["false emergency rate"] <= 1 / 152
+    assert m["emergency recall"] >= 21 / 22 and m["false emergency rate"] <= 1 / 152
     assert runs["known_questions"] == sum(i["kind"] in ("answerable", "unanswerable") for i in evaluate.load_gold())
     assert m["abstention recall"] >= 0.95 and m["Hit@1"] >= 0.9  # in-sample: a floor against breakage only
     assert alone["abstention recall"] > off["abstention recall"] + 0.2  # what the judge is for
@@ -246,6 +246,8 @@ def test_a_clinics_folder_is_measured_as_served(tmp_path, fake, monkeypatch):
     assert out["served"] == pytest.approx(direct, nan_ok=True)
     assert out["served"]["emergency recall"] == 1.0 and out["skipped"] == []
     assert set(out["plain fusion"]) == {"Hit@1, ranking alone", "Hit@3, ranking alone"}
+    # the served pipeline's own order, whether or not it answered: never below what it answered with
+    assert out["ranking alone"]["Hit@1, ranking alone"] >= out["served"]["Hit@1"]
     reports, _ = evaluate.run_docs(folder, evaluate.load_gold(gold), fake)
     row = {r["id"]: r for r in reports["served"].rows}
     assert row["e1"]["json"]["notice"].startswith("This may be an emergency. Call 999 now")

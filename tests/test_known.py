@@ -292,7 +292,7 @@ def test_the_setting_turns_them_off(tmp_path, fake, monkeypatch):
 def test_on_questions_it_does_not_know_the_gold_set_keeps_its_held_out_figures(tmp_path):
     """The packaged gold set, with its own questions removed from the known questions (so none
     votes for itself): the figures bench/known/train.log reports for it held out stay (floors),
-    and the known questions abstain far more than the judge alone, run alongside."""
+    and the known questions answer far more than the judge alone, run alongside, abstaining as often."""
     from mgqa import evaluate
     from mgqa.embed import get_encoder
 
@@ -311,6 +311,9 @@ def test_on_questions_it_does_not_know_the_gold_set_keeps_its_held_out_figures(t
     alone = evaluate.run_gold(engine.without_known(), gold).metrics()
     assert m["abstention recall"] >= 0.93 and m["answered (answerable)"] >= 0.85
     assert m["Hit@1"] >= 0.80 and m["Hit@3"] >= 0.85
-    assert m["abstention recall"] >= alone["abstention recall"] + 0.05
-    # triage's floors, as tests/test_evaluate.py's (the model of 2026-12-07: 20 of 22, one false alarm)
-    assert m["emergency recall"] >= 20 / 22 and m["false emergency rate"] <= 1 / 152
+    # the judge alone now abstains as readily (its threshold is chosen across clinics), so what
+    # the known questions add is answers: far more of them, abstaining no less
+    assert m["answered (answerable)"] >= alone["answered (answerable)"] + 0.10, (m, alone)
+    assert m["abstention recall"] >= alone["abstention recall"] - 0.03, (m, alone)
+    # triage's floors, as tests/test_evaluate.py's (the model of 2026-12-07, retrained: 21 of 22, no false alarm)
+    assert m["emergency recall"] >= 21 / 22 and m["false emergency rate"] <= 1 / 152

@@ -244,7 +244,7 @@ EMERGENCIES_WITH_A_QUESTION = [
 # model that catches them fails these tests and they move back to the lists above. The rule floor
 # is not widened for them: a pattern written because one message failed does not generalise.
 KNOWN_MISSES = [
-    "her lips are turning blue",  # 0.116 against a threshold of 0.117
+    "her lips are turning blue",  # below the threshold on the models of 2026-12-07 (both)
     "sitting in my car in the closed garage with the engine running. does magnesium help anxiety",  # 0.001
 ]
 # The clinic's own patients' everyday messages, and other clinics' ordinary and scary-sounding

@@ -1,6 +1,6 @@
 """Train mgqa's emergency classifier from the labelled message bank, and say how well it holds.
 
-    make train-triage          # = .venv/bin/python bench/triage/train.py  (about an hour on 2 cores)
+    make train-triage          # = .venv/bin/python bench/triage/train.py  (about 1.5 hours on 2 cores)
 
 The classifier is MiniLM's own top layers, fine-tuned: the question goes once through the
 encoder's lower layers (shared with retrieval), then through the retrieval model's top layers
@@ -44,10 +44,12 @@ from mgqa.triage import BENIGN, TriageModel, clause_spans, load_rules, match_rul
 
 DATA = ROOT / "src" / "mgqa" / "data"
 TARGET_RECALL = 0.99  # recall first: the operating threshold is the highest that keeps this recall
-# Held out together. w13-w15 wrote this clinic's combined messages and patients, w16-w18 other
-# clinics': each fold holds out one of each.
-GROUPS = [{"w1", "w4", "w7", "w10", "w13", "w16"}, {"w2", "w5", "w8", "w11", "w14", "w17"},
-          {"w3", "w6", "w9", "w12", "w15", "w18"}]
+# Three groups held out in turn. Writer wN is in group (N-1) % 3, so each fold holds out one of
+# each batch of three writers (w13-w15 this clinic's combined messages, w16-w18 other clinics',
+# w19-w22 the spent blind sets 1-4). The clinic bank's question writers ("c:<clinic>") are grouped
+# by specialty, so a specialty's vocabulary is never both trained on and scored.
+N_GROUPS = 3
+CLINICS = ROOT / "bench" / "clinics"
 EPOCHS, BATCH, LR, HEAD_LR, WARMUP = 4, 16, 1e-4, 1e-3, 30
 SEED = 0
 
@@ -55,6 +57,26 @@ SEED = 0
 def _shown(path: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def group_of(writer: str, specialties: list[str]) -> int:
+    if writer.startswith("c:"):
+        return specialties.index(writer[2:].rsplit("-", 1)[0]) % N_GROUPS
+    return (int(writer[1:]) - 1) % N_GROUPS
+
+
+def clinic_questions(per_clinic: int, seen: set[str], seed: int = SEED) -> list[dict]:
+    """Ordinary patient questions to 44 other clinics (``bench/clinics``, written for answer
+    quality by writers who never saw the triage bank): every one benign. ``per_clinic`` drawn at
+    random from each clinic, answerable, out-of-scope and follow-up alike."""
+    rng = random.Random(seed)
+    out = []
+    for qfile in sorted(CLINICS.glob("*/questions.jsonl")):
+        qs = [json.loads(line)["question"] for line in qfile.read_text(encoding="utf-8").splitlines() if line.strip()]
+        qs = [q for q in dict.fromkeys(qs) if q not in seen]
+        for q in rng.sample(qs, k=min(per_clinic, len(qs))):
+            out.append({"q": q, "kind": "benign", "category": "clinic_question", "writer": f"c:{qfile.parent.name}"})
+    return out
 
 
 def read_bank(path: Path) -> list[dict]:
@@ -93,6 +115,20 @@ def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
                 q = f"{first['q']} {second['q']}"
                 own = (0, len(first["q"])) if first is r else (len(first["q"]) + 1, len(q))
                 out.append({**r, "q": q, "own": own})  # own: where r's words are in the pair
+    # The clinic bank's writers wrote no emergencies: each of their questions is also joined to an
+    # emergency from a writer of the same fold group (so validation stays clean), and the pair is
+    # that emergency, told alongside another clinic's ordinary question.
+    specialties = sorted({r["writer"][2:].rsplit("-", 1)[0] for r in rows if r["writer"].startswith("c:")})
+    emergencies = [r for r in rows if r["kind"] == "emergency"]
+    for r in rows:
+        if not r["writer"].startswith("c:"):
+            continue
+        g = group_of(r["writer"], specialties)
+        e = rng.choice([x for x in emergencies if group_of(x["writer"], specialties) == g])
+        first, second = (e, r) if rng.random() < 0.5 else (r, e)
+        q = f"{first['q']} {second['q']}"
+        own = (0, len(first["q"])) if first is e else (len(first["q"]) + 1, len(q))
+        out.append({**e, "writer": r["writer"], "q": q, "own": own})
     return out
 
 
@@ -339,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainings share 2 cores)")
     ap.add_argument("--whole-only", dest="score_parts", action="store_false",
                     help="ship a model that reads the whole message only, not also each clause")
+    ap.add_argument("--clinic-questions", type=int, default=15, metavar="N",
+                    help="also train on N ordinary questions from each clinic of bench/clinics (benign; 0: none)")
     args = ap.parse_args(argv)
     import torch
 
@@ -350,13 +388,19 @@ def main(argv: list[str] | None = None) -> int:
         log.write(text + "\n")
 
     rows = read_bank(args.bank)
+    rows += clinic_questions(args.clinic_questions, {r["q"] for r in rows}) if args.clinic_questions else []
+    specialties = sorted({r["writer"][2:].rsplit("-", 1)[0] for r in rows if r["writer"].startswith("c:")})
+    groups = [{w for w in {r["writer"] for r in rows} if group_of(w, specialties) == g} for g in range(N_GROUPS)]
     classes = sorted({r["category"] for r in rows if r["kind"] == "emergency"}) + [BENIGN]
     labels = [label(r) for r in rows]
     is_em = np.array([r["kind"] == "emergency" for r in rows])
     say(f"# triage training, {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
     say(f"bank {_shown(args.bank)}: {len(rows)} messages, {int(is_em.sum())} emergencies in "
         f"{len(classes) - 1} categories, {int((~is_em).sum())} benign; writers "
-        + ", ".join(f"{w} {n}" for w, n in sorted(Counter(r['writer'] for r in rows).items())))
+        + ", ".join(f"{w} {n}" for w, n in sorted(Counter(r['writer'] for r in rows).items()) if not w.startswith("c:")))
+    n_clinic = sum(r["writer"].startswith("c:") for r in rows)
+    say(f"plus {n_clinic} ordinary questions from {len([g for g in Counter(r['writer'] for r in rows) if g.startswith('c:')])} "
+        f"clinics of bench/clinics ({args.clinic_questions} each), benign, grouped by specialty")
     say(f"model: MiniLM layers {SHARED_LAYERS + 1}-6 fine-tuned over the shared layers 1-{SHARED_LAYERS}, "
         f"head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "
         f"max {MAX_TOKENS} tokens")
@@ -386,14 +430,16 @@ def main(argv: list[str] | None = None) -> int:
                 xs, ys = xs + px, ys + py
         return xs, ys
 
-    say(f"\n## validation by writer group (held out: {', '.join('+'.join(sorted(g)) for g in GROUPS)})")
+    shown = [sorted((w for w in g if not w.startswith("c:")), key=lambda w: int(w[1:])) for g in groups]
+    say(f"\n## validation by writer group (held out: {', '.join('+'.join(g) for g in shown)}, "
+        "each with a third of the clinic specialties)")
     # Out of fold, each message's emergency probability read two ways: the whole message alone,
     # and the highest over the whole and its clauses (what the runtime does when score_parts).
     whole, best = np.zeros(len(rows)), np.zeros(len(rows))
     pair_whole, pair_best = np.zeros(len(pairs)), np.zeros(len(pairs))
-    for group in GROUPS:
+    for group, names in zip(groups, shown, strict=True):
         xs, ys = training_set(lambda w, g=group: w not in g)
-        say(f"fold: training on {len(xs)} examples, holding out {'+'.join(sorted(group))}")
+        say(f"fold: training on {len(xs)} examples, holding out {'+'.join(names)} and their clinics")
         model = train(xs, ys, classes, say)
         for i, r in enumerate(rows):
             if r["writer"] in group:
@@ -430,10 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     for (kind, cat), (f, n) in per_group(rows, flagged, "category").items():
         say(f"- {kind} {cat}: {f}/{n} = {f / n:.2f}")
     say("\n### per held-out writer, model + rules")
-    for w in sorted({r["writer"] for r in rows}, key=lambda w: (len(w), w)):
+    for w in sorted({r["writer"] for r in rows if not r["writer"].startswith("c:")}, key=lambda w: int(w[1:])):
         m = np.array([r["writer"] == w for r in rows])
         ws = summary(flagged[m], is_em[m])
         say(f"- {w}: recall {ws['recall']:.3f}, false alarms {ws['false_alarms']:.3f}")
+    m = np.array([r["writer"].startswith("c:") for r in rows])
+    if m.any():
+        say(f"- the clinics' {int(m.sum())} ordinary questions: false alarms {flagged[m].mean():.3f}")
     say("\n### threshold trade-off, out of fold, model + rules")
     say("| threshold | recall | false alarms |\n|---|---|---|")
     for q in sorted({round(float(v), 4) for v in [t, *np.quantile(scores[is_em], [0, .005, .01, .02, .05, .1])]}):
@@ -456,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             "bank": _shown(args.bank), "bank_sha256": hashlib.sha256(args.bank.read_bytes()).hexdigest(),
             "messages": len(rows), "augment": args.augment, "parts": args.parts, "score_parts": args.score_parts,
             "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
-            "validation": {"method": "by writer group", "groups": [sorted(g) for g in GROUPS],
+            "validation": {"method": "by writer group", "groups": shown, "clinic_questions": args.clinic_questions,
                            "target_recall": TARGET_RECALL, "model_alone": s_model, "with_rules": s_both,
                            "joined_pairs": s_pairs},
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
