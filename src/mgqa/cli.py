@@ -294,7 +294,8 @@ def eval_cmd(corpus, queries, qrels, run_out, limit, index_dir, gold_file, triag
 
     Gold set: Hit@1, Hit@3, MRR, abstention precision/recall, emergency recall, false triggers.
     A clinic's folder (--docs DIR --gold FILE): the same figures, as the served index gives them;
-    --compare adds plain fusion's ranking of the same passages.
+    --compare adds the pipeline's ranking alone (whether or not it answered) and plain fusion's
+    ranking of the same passages.
     Triage set: recall per red-flag category, false alarms per kind of benign message, and the
     model's threshold trade-off (a rule match always counts).
     Corpus: nDCG@10, Recall@10, MRR@10 at document level for the full pipeline, lexical-only and
@@ -379,6 +380,7 @@ def _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate) -> Non
     served = reports["served"]
     runs = {"served": served.metrics()}
     if compare:
+        runs["ranking alone"] = evaluate.ranking_metrics(reports["ranking"])
         runs["plain fusion"] = evaluate.ranking_metrics(reports["plain fusion"])
     if as_json:
         click.echo(json.dumps({**runs, "skipped": skipped}))
@@ -390,6 +392,8 @@ def _eval_docs(docs_dir, gold_file, failures, compare, as_json, evaluate) -> Non
         click.echo(f"skipped: {line}")
     _print_metrics(runs["served"])
     if compare:
+        click.echo("\nthe same pipeline's ranking alone (whether or not it answered):")
+        _print_metrics(runs["ranking alone"])
         click.echo("\nplain fusion of the same passages (MiniLM + BM25, no judge, no known questions), ranking alone:")
         _print_metrics(runs["plain fusion"])
     if failures:

@@ -187,8 +187,9 @@ def run_docs(docs_dir: Path, gold: list[dict], encoder, compare: bool = False) -
     """A clinic's folder measured as its patients would meet it: a temporary index of
     ``docs_dir`` (its synonyms, known questions and clinic.toml with it, as `mgqa index build`
     makes), served by the app `mgqa serve` runs, and every gold question asked with its history
-    through ``POST /api/ask``. With ``compare``, the same index ranked by plain fusion (no judge,
-    no known questions) too, by its ranking alone. Returns the reports and the skipped files."""
+    through ``POST /api/ask``. With ``compare``, the pipeline's own ranking (whether or not it
+    answered) and plain fusion's (no judge, no known questions) of the same index, each by its
+    ranking alone. Returns the reports and the skipped files."""
     import tempfile
 
     from fastapi.testclient import TestClient
@@ -212,6 +213,7 @@ def run_docs(docs_dir: Path, gold: list[dict], encoder, compare: bool = False) -
                     body = {"status": f"HTTP {response.status_code}", "passages": [], "error": body.get("error")}
                 reports["served"].rows.append(_served_row(item, body, spans[item["id"]]))
         if compare:
+            reports["ranking"] = run_gold(engine, gold)  # the same engine, read for its order
             reports["plain fusion"] = run_gold(engine.without_judge(), gold)
     return reports, skipped
 
