@@ -18,7 +18,8 @@ DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 TITLE = "Harbour Dental questions"
 EXAMPLES = ["How long does a filling take?", "What can I eat after a tooth is taken out?"]
-FILLING = "Most fillings take between twenty and forty minutes."
+# The second example: the judge learned across clinics declines the first one (tests/test_judge.py)
+AFTER_EXTRACTION = "Eat soft, cool foods such as yoghurt, cooled soup and mashed potato"
 EMERGENCY = "My face is swelling fast and I can't breathe"
 
 
@@ -68,10 +69,10 @@ def test_the_chat_greets_patients_in_the_practices_words(new_page, site, viewpor
     assert "magnesium" not in page.locator("body").inner_text().lower()
     assert axe_violations(page) == []
 
-    page.locator(".examples button").first.click()  # an example asks itself
+    page.locator(".examples button").last.click()  # an example asks itself
     answered(page, ".mgqa-answer", 0)
     answer = page.locator(".mgqa-answer").last.inner_text()
-    assert FILLING in answer and words.disclaimer in answer
+    assert AFTER_EXTRACTION in answer and words.disclaimer in answer
     if viewport == DESKTOP:  # README's "Bring your own pages" shows a clinic that is not the magnesium one
         page.screenshot(path=str(DOCS_DIR / "chat-own-clinic.png"))
     box = page.get_by_role("textbox", name="Your question")
@@ -101,12 +102,12 @@ def test_the_widget_greets_patients_in_the_practices_words(new_page, site, viewp
     assert "magnesium" not in panel.inner_text().lower()
     assert axe_violations(page) == []
 
-    panel.locator(".example").first.click()
+    panel.locator(".example").last.click()
     panel.locator(".turn .a").last.wait_for(timeout=20000)
     expect(panel.locator(".examples")).to_have_count(0)  # conversation starters go once it has started
     expect(page.locator("#mgqa-input")).to_be_focused()
     answer = panel.locator(".turn .a").last
-    expect(answer.locator(".passage").first).to_contain_text(FILLING)
+    expect(answer.locator(".passage").first).to_contain_text(AFTER_EXTRACTION)
     expect(answer.locator(".disclaimer")).to_have_text(words.disclaimer)
     page.locator("#mgqa-input").fill(EMERGENCY)
     page.locator("#mgqa-input").press("Enter")
