@@ -278,6 +278,8 @@ def test_the_shipped_model_loads_and_a_damaged_one_is_one_line(tmp_path):
 
 def test_the_setting_turns_them_off(tmp_path, fake, monkeypatch):
     index = build_corpus([clinic(tmp_path / "docs", lines(SLEEP_Q))], tmp_path / "ix", fake)[0]
+    assert mgqa.answer.Engine(index, fake, judge=StubJudge()).known is None  # one question: too sparse to vote
+    monkeypatch.setattr(known, "MIN_PER_PASSAGE", 0)
     assert mgqa.answer.Engine(index, fake, judge=StubJudge()).known is not None
     monkeypatch.setenv("MGQA_KNOWN_QUESTIONS", "off")
     assert mgqa.answer.Engine(index, fake, judge=StubJudge()).known is None
@@ -317,3 +319,19 @@ def test_on_questions_it_does_not_know_the_gold_set_keeps_its_held_out_figures(t
     assert m["abstention recall"] >= alone["abstention recall"] - 0.03, (m, alone)
     # triage's floors, as tests/test_evaluate.py's (the model of 2026-12-07, retrained: 21 of 22, no false alarm)
     assert m["emergency recall"] >= 21 / 22 and m["false emergency rate"] <= 1 / 152
+
+
+def test_sparse_known_questions_are_not_used_and_the_build_says_so():
+    """Below known.MIN_PER_PASSAGE answerable known questions per passage the judge answers alone
+    (a few made answers worse on four held-out clinics), and `index build` / `index info` say so."""
+    from mgqa.cli import _known_line
+
+    memory = known.Memory(np.zeros((3, 4), np.float32), ((0,), (), (1,)), (1, 2, 3))
+    assert not known.dense_enough(memory, 2) and not known.dense_enough(None, 2)
+    dense = known.Memory(np.zeros((2 * known.MIN_PER_PASSAGE, 4), np.float32),
+                         tuple((i % 2,) for i in range(2 * known.MIN_PER_PASSAGE)), tuple(range(2 * known.MIN_PER_PASSAGE)))
+    assert known.dense_enough(dense, 2) and not known.dense_enough(dense, 3)
+    record = {"origin": "known.jsonl", "entries": 3, "answerable": 2, "unanswerable": 1, "sha256": "ab" * 32}
+    assert "not used: fewer than 100 answerable per passage" in _known_line({"known_questions": record, "n_chunks": 7})
+    record["answerable"] = 700
+    assert "not used" not in _known_line({"known_questions": record, "n_chunks": 7})

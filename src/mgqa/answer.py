@@ -151,11 +151,13 @@ class Engine:
 
 
 def _known_model(index, judge):
-    """The shipped model weighing known questions: when the judge is on, the index holds known
-    questions and MGQA_KNOWN_QUESTIONS is not off."""
-    from mgqa.known import load_model
+    """The shipped model weighing known questions: when the judge is on, the index holds enough
+    known questions (known.MIN_PER_PASSAGE) and MGQA_KNOWN_QUESTIONS is not off."""
+    from mgqa.known import dense_enough, load_model
 
     if judge is None or not getattr(index, "known", None) or not settings.get("known_questions"):
+        return None
+    if not dense_enough(index.known, len(index.chunks)):
         return None
     return load_model()
 

@@ -168,6 +168,19 @@ class Memory:
         return np.array([bool(r) for r in self.rows], bool)
 
 
+# Known questions vote only where there are this many answerable ones per passage. The model that
+# weighs their votes was trained and validated with ~150 per passage (the default corpus); on four
+# clinics the judge never saw, half of each clinic's own questions as known ones (0.5 per passage)
+# dropped Hit@1 from 0.43-0.58 to 0.02-0.10 (bench/clinics/known_worth.py, docs/QUALITY.md):
+# a sparse vote outweighs the judge. Below the floor the judge answers alone.
+MIN_PER_PASSAGE = 100
+
+
+def dense_enough(memory: Memory | None, n_chunks: int) -> bool:
+    """Whether ``memory`` has the MIN_PER_PASSAGE answerable known questions per passage its model needs."""
+    return memory is not None and n_chunks > 0 and int(memory.answered.sum()) >= MIN_PER_PASSAGE * n_chunks
+
+
 def holds(doc_id: str, start: int, end: int, answer_doc: str, answer_start: int, answer_end: int) -> bool:
     """Whether the passage ``doc_id[start:end]`` holds at least half of the answer
     ``answer_doc[answer_start:answer_end]``: the one rule for where an answer is, here and in `mgqa eval`."""
