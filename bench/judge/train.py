@@ -33,6 +33,7 @@ import math
 import os
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -363,8 +364,12 @@ def fold_of(source: str) -> int:
     clinics are never both trained on and scored; a magnesium set's is its place in MAGNESIUM."""
     if source in MAGNESIUM:
         return MAGNESIUM.index(source) % FOLDS
-    specialties = sorted({specialty(q.parent.name) for q in CLINICS.glob("*/questions.jsonl")})
-    return specialties.index(specialty(source)) % FOLDS
+    return _specialties().index(specialty(source)) % FOLDS
+
+
+@lru_cache(maxsize=1)
+def _specialties() -> list[str]:
+    return sorted({specialty(q.parent.name) for q in CLINICS.glob("*/questions.jsonl")})
 
 
 def served(data: dict, logits: np.ndarray, p: np.ndarray, t: float, answerable: np.ndarray) -> dict[str, float]:

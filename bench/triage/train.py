@@ -59,9 +59,18 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def specialty(writer: str) -> str | None:
+    """A clinic bank writer's specialty ("c:dental-a" -> "dental"); None for the bank's own writers."""
+    return writer[2:].rsplit("-", 1)[0] if writer.startswith("c:") else None
+
+
+def specialties_of(rows: list[dict]) -> list[str]:
+    return sorted({s for r in rows if (s := specialty(r["writer"]))})
+
+
 def group_of(writer: str, specialties: list[str]) -> int:
-    if writer.startswith("c:"):
-        return specialties.index(writer[2:].rsplit("-", 1)[0]) % N_GROUPS
+    if (s := specialty(writer)) is not None:
+        return specialties.index(s) % N_GROUPS
     return (int(writer[1:]) - 1) % N_GROUPS
 
 
@@ -118,7 +127,7 @@ def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
     # The clinic bank's writers wrote no emergencies: each of their questions is also joined to an
     # emergency from a writer of the same fold group (so validation stays clean), and the pair is
     # that emergency, told alongside another clinic's ordinary question.
-    specialties = sorted({r["writer"][2:].rsplit("-", 1)[0] for r in rows if r["writer"].startswith("c:")})
+    specialties = specialties_of(rows)
     emergencies = [r for r in rows if r["kind"] == "emergency"]
     for r in rows:
         if not r["writer"].startswith("c:"):
@@ -389,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = read_bank(args.bank)
     rows += clinic_questions(args.clinic_questions, {r["q"] for r in rows}) if args.clinic_questions else []
-    specialties = sorted({r["writer"][2:].rsplit("-", 1)[0] for r in rows if r["writer"].startswith("c:")})
+    specialties = specialties_of(rows)
     groups = [{w for w in {r["writer"] for r in rows} if group_of(w, specialties) == g} for g in range(N_GROUPS)]
     classes = sorted({r["category"] for r in rows if r["kind"] == "emergency"}) + [BENIGN]
     labels = [label(r) for r in rows]
@@ -398,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"bank {_shown(args.bank)}: {len(rows)} messages, {int(is_em.sum())} emergencies in "
         f"{len(classes) - 1} categories, {int((~is_em).sum())} benign; writers "
         + ", ".join(f"{w} {n}" for w, n in sorted(Counter(r['writer'] for r in rows).items()) if not w.startswith("c:")))
-    n_clinic = sum(r["writer"].startswith("c:") for r in rows)
-    say(f"plus {n_clinic} ordinary questions from {len([g for g in Counter(r['writer'] for r in rows) if g.startswith('c:')])} "
+    clinic_writers = Counter(r["writer"] for r in rows if specialty(r["writer"]))
+    say(f"plus {sum(clinic_writers.values())} ordinary questions from {len(clinic_writers)} "
         f"clinics of bench/clinics ({args.clinic_questions} each), benign, grouped by specialty")
     say(f"model: MiniLM layers {SHARED_LAYERS + 1}-6 fine-tuned over the shared layers 1-{SHARED_LAYERS}, "
         f"head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "

@@ -213,11 +213,11 @@ def _known_line(manifest: dict) -> str:
     k = manifest.get("known_questions")
     if not k:
         return "none"
-    from mgqa.known import MIN_PER_PASSAGE
+    from mgqa.known import MIN_PER_PASSAGE, enough
 
     line = (f"{k['origin']}, {k['entries']} questions ({k['answerable']} answerable, {k['unanswerable']} not) "
             f"(sha256 {k['sha256'][:12]})")
-    if k["answerable"] < MIN_PER_PASSAGE * manifest.get("n_chunks", 0):
+    if not enough(k["answerable"], manifest.get("n_chunks", 0)):
         line += (f"; not used: fewer than {MIN_PER_PASSAGE} answerable per passage, where a few made answers "
                  "worse (docs/QUALITY.md)")
     return line

@@ -58,9 +58,12 @@ def compute(chunks: list[Chunk], encoder, old_rows: np.ndarray | None = None, pr
         else:
             blocks.append([c.text[s:e] for s, e in sentence_spans(c.text)])
             texts.extend(blocks[-1])
-    fresh = iter(encoder.encode(texts).astype(np.float16)) if texts else iter(())
-    rows = [b if isinstance(b, np.ndarray) else np.stack([next(fresh) for _ in b]) if b else np.zeros((0, dim), np.float16)
-            for b in blocks]
+    encoded = encoder.encode(texts).astype(np.float16) if texts else np.zeros((0, dim), np.float16)
+    rows, at = [], 0
+    for b in blocks:  # a passage encoded here takes its sentences' rows of ``encoded``, in order
+        if isinstance(b, list):
+            b, at = encoded[at:at + len(b)], at + len(b)
+        rows.append(b)
     starts = np.zeros(len(chunks) + 1, np.int64)
     starts[1:] = np.cumsum([len(r) for r in rows])
     sentences = np.concatenate(rows) if rows else np.zeros((0, dim), np.float16)

@@ -176,9 +176,13 @@ class Memory:
 MIN_PER_PASSAGE = 100
 
 
+def enough(answerable: int, n_chunks: int) -> bool:
+    """Whether ``answerable`` known questions are the MIN_PER_PASSAGE per passage their model needs."""
+    return n_chunks > 0 and answerable >= MIN_PER_PASSAGE * n_chunks
+
+
 def dense_enough(memory: Memory | None, n_chunks: int) -> bool:
-    """Whether ``memory`` has the MIN_PER_PASSAGE answerable known questions per passage its model needs."""
-    return memory is not None and n_chunks > 0 and int(memory.answered.sum()) >= MIN_PER_PASSAGE * n_chunks
+    return memory is not None and enough(int(memory.answered.sum()), n_chunks)
 
 
 def holds(doc_id: str, start: int, end: int, answer_doc: str, answer_start: int, answer_end: int) -> bool:
