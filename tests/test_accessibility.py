@@ -46,7 +46,7 @@ def site(tmp_path_factory):
     from mgqa.answer import get_engine
     from mgqa.embed import get_encoder
     from mgqa.index import build_corpus
-    from mgqa.web import create_app
+    from mgqa.serve.app import create_app
 
     tmp = tmp_path_factory.mktemp("a11y")
     pages = tmp / "pages"

@@ -17,12 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 import mgqa.answer
-from mgqa.chat import answer_html, earlier_questions, escape, make_respond, plain_text_chatbot
 from mgqa.clinic import packaged
 from mgqa.errors import IndexNotFound, MgqaError
 from mgqa.ingest import default_documents
+from mgqa.serve.app import create_app
+from mgqa.serve.chat import answer_html, earlier_questions, escape, make_respond, plain_text_chatbot
 from mgqa.types import Answer, Citation, Passage
-from mgqa.web import create_app
 
 WORDS = packaged()  # the default corpus's clinic.toml: today's magnesium wording
 DISCLAIMER = WORDS.disclaimer

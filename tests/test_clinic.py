@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 
 import mgqa.clinic
 from mgqa.answer import Engine
-from mgqa.chat import escape, make_respond
 from mgqa.cli import main
 from mgqa.clinic import KEYS, Clinic, generic, packaged, parse, read
 from mgqa.errors import ClinicError, StaleIndex
 from mgqa.index import build_corpus, check_sources, load, open_index
 from mgqa.live import LiveEngine
-from mgqa.web import Asker, create_app
+from mgqa.serve.app import Asker, create_app
+from mgqa.serve.chat import escape, make_respond
 
 DATA = Path(__file__).parent / "data"
 DENTAL = DATA / "clinic_dental"

@@ -36,7 +36,7 @@ def site(tmp_path_factory):
     from mgqa.answer import get_engine
     from mgqa.embed import get_encoder
     from mgqa.index import build_corpus
-    from mgqa.web import create_app
+    from mgqa.serve.app import create_app
 
     tmp = tmp_path_factory.mktemp("dental")
     index, _ = build_corpus([DENTAL], tmp / "index", get_encoder())

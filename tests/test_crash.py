@@ -29,7 +29,7 @@ from conftest import FakeEncoder
 from mgqa.cli import main
 from mgqa.errors import IndexCorrupt
 from mgqa.index import MANIFEST, build_corpus, load, open_index
-from mgqa.web import create_app
+from mgqa.serve.app import create_app
 from reliability import check_error, record
 
 TESTS = Path(__file__).resolve().parent

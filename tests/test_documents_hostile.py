@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 import mgqa.ingest
 from conftest import FakeEncoder
 from mgqa.answer import Engine
-from mgqa.chat import answer_html
 from mgqa.cli import main
 from mgqa.clinic import generic
 from mgqa.index import build_corpus, load
 from mgqa.ingest import read_paths
-from mgqa.web import create_app
+from mgqa.serve.app import create_app
+from mgqa.serve.chat import answer_html
 from reliability import check_chat_html, check_contract, record
 
 WORDS = generic()  # the hostile corpus has no clinic.toml

@@ -23,12 +23,12 @@ import mgqa.answer
 from conftest import FakeEncoder
 from mgqa import settings as mgqa_settings
 from mgqa.answer import Engine
-from mgqa.chat import make_respond
 from mgqa.cli import main
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.index import build_corpus
 from mgqa.ingest import default_documents
-from mgqa.web import Asker, create_app
+from mgqa.serve.app import Asker, create_app
+from mgqa.serve.chat import make_respond
 from reliability import check_chat_html, check_contract, check_error, cleaned, record
 
 DOCS = {d.id: d for d in default_documents()}

@@ -76,9 +76,9 @@ def test_the_guard_refuses_the_outside_and_allows_loopback(no_network):
 def test_building_asking_and_serving_stay_offline(no_network, tmp_path):
     """Fast tier: the fake encoder, so everything but the model itself."""
     from mgqa.answer import Engine
-    from mgqa.chat import make_respond
     from mgqa.index import build_corpus, open_index
-    from mgqa.web import Asker, create_app
+    from mgqa.serve.app import Asker, create_app
+    from mgqa.serve.chat import make_respond
 
     fake = FakeEncoder()
     build_corpus([DATA / "docs"], tmp_path / "files", fake)
@@ -104,7 +104,7 @@ def test_the_real_model_loads_builds_and_serves_offline(no_network, tmp_path, mo
     from mgqa.embed import get_encoder
     from mgqa.index import build_corpus, open_index
     from mgqa.ingest import default_documents
-    from mgqa.web import create_app
+    from mgqa.serve.app import create_app
 
     monkeypatch.setattr(mgqa.embed, "_CACHE", {})  # load afresh, under the guard
     onnx = get_encoder("onnx")

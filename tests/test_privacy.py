@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 
 import mgqa.answer
 from browser_util import CHROMIUM, CHROMIUM_ARGS, Recorder, static_server
-from mgqa.chat import make_respond
 from mgqa.cli import main
-from mgqa.web import Asker, create_app
+from mgqa.serve.app import Asker, create_app
+from mgqa.serve.chat import make_respond
 from netguard import guarded_env, refused
 from reliability import mgqa_server, record
 

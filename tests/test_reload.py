@@ -22,7 +22,7 @@ from conftest import FakeEncoder
 from mgqa.errors import IndexNotFound
 from mgqa.index import MANIFEST, build_corpus, build_id, read_manifest
 from mgqa.live import LiveEngine, manifest_stamp
-from mgqa.web import create_app
+from mgqa.serve.app import create_app
 from reload_util import NEW, OLD, QUESTION, Clients, versions, write_documents
 
 # ---------------------------------------------------------------- a clinic's builds

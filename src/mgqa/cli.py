@@ -265,7 +265,7 @@ def serve(host: str | None, port: int | None, workers: int | None, debug: bool) 
     verification is not loaded and the log says why. With --workers N, each process reloads itself
     and the index files are shared between them through the page cache.
     """
-    from mgqa.web import serve as run_server
+    from mgqa.serve.server import serve as run_server
 
     with _guard(debug):
         run_server(host or settings.get("host"), port or settings.get("port"), workers or settings.get("workers"))

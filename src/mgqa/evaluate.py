@@ -196,7 +196,7 @@ def run_docs(docs_dir: Path, gold: list[dict], encoder, compare: bool = False) -
 
     from mgqa.answer import Engine
     from mgqa.index import build_corpus
-    from mgqa.web import create_app
+    from mgqa.serve.app import create_app
 
     with tempfile.TemporaryDirectory(prefix="mgqa-eval-") as tmp:
         out = Path(tmp) / "index"

@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -167,9 +168,7 @@ def embedding_texts(chunks: list[Chunk], titles: dict[str, str]) -> list[str]:
 def _manifest(docs, chunks, encoder, params, sources, build_command) -> dict:
     from mgqa.ann import ann_kind
 
-    counts: dict[str, int] = {}
-    for c in chunks:
-        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+    counts = Counter(c.doc_id for c in chunks)
     return {
         "format_version": FORMAT_VERSION,
         "mgqa_version": __version__,

@@ -18,6 +18,7 @@ from mgqa import settings
 from mgqa.clinic import Clinic
 from mgqa.errors import InvalidQuestion, MgqaError
 from mgqa.links import is_web_url
+from mgqa.serve.logs import log_internal_error
 from mgqa.types import Answer, Passage
 
 log = logging.getLogger("mgqa.web")
@@ -146,8 +147,6 @@ def make_respond(asker, words: Clinic):
             log.warning("chat could not answer: %s", type(exc).__name__)
             return notice_html(UNAVAILABLE, disclaimer)
         except Exception as exc:  # noqa: BLE001 - the patient gets a message, the log gets the stack
-            from mgqa.web import log_internal_error
-
             log_internal_error(exc, "chat")
             return notice_html(UNAVAILABLE, disclaimer)
 
