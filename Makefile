@@ -60,7 +60,7 @@ train-known: install
 	bash -o pipefail -c '$(PY) bench/known/train.py 2>&1 | tee bench/known/train.log'
 	$(PY) -m mgqa index build --out index
 
-# Regenerate README's settings table and command reference (a test keeps them in sync).
+# Regenerate the command reference in docs/CLI.md and the settings table in docs/SETTINGS.md (a test keeps them in sync).
 readme: install
 	$(PY) scripts/update_readme.py
 

@@ -1,4 +1,5 @@
-"""Regenerate README's reference sections (settings table, command help) between their markers.
+"""Regenerate the reference the code owns, between its markers: the settings table in
+docs/SETTINGS.md and every command's help in docs/CLI.md.
 
 Run `make readme` after changing a setting or a command; tests/test_docs.py fails until then.
 """
@@ -10,9 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from mgqa import settings  # noqa: E402
-from test_docs import README, commands, readme_block  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from test_docs import CLI_DOC, SETTINGS_DOC, commands, readme_block  # noqa: E402
 
 
 def settings_table() -> str:
@@ -28,12 +27,17 @@ def help_sections() -> str:
     return "\n".join(readme_block(*args) for args in [(), *commands()])
 
 
-def replace(text: str, name: str, body: str) -> str:
+def regenerate(path: Path, name: str, body: str) -> None:
+    """Replace the text between `<!-- name:start -->` and `<!-- name:end -->` in `path` with `body`."""
+    text = path.read_text(encoding="utf-8")
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
-    return pattern.sub(lambda m: m.group(1) + body.strip() + "\n" + m.group(2), text)
+    if not pattern.search(text):
+        sys.exit(f"{path}: no <!-- {name}:start --> ... <!-- {name}:end --> block to fill")
+    new = pattern.sub(lambda m: m.group(1) + body.strip() + "\n" + m.group(2), text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
-    text = replace(README, "settings", settings_table())
-    text = replace(text, "help", help_sections())
-    (REPO / "README.md").write_text(text, encoding="utf-8")
+    regenerate(SETTINGS_DOC, "settings", settings_table())
+    regenerate(CLI_DOC, "help", help_sections())

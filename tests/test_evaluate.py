@@ -137,7 +137,7 @@ def test_bad_queries_and_qrels_name_the_line(tmp_path, name, text, message):
 @pytest.mark.model
 def test_packaged_gold_set_through_the_real_model_keeps_the_safety_targets():
     """Triage is the learned model's, which never saw this set: 21 of its 22 emergencies and no
-    false alarm among the 152 other questions (the README names the miss: a faint with a racing,
+    false alarm among the 152 other questions (docs/QUALITY.md names the miss: a faint with a racing,
     skipping heart after an infusion); the floor allows one. The set's answerable and unanswerable questions are
     among the default index's known questions, and the report says so: its answer figures are
     in-sample (tests/test_known.py holds the set out). The judge alone still abstains far more

@@ -109,7 +109,7 @@ class Answer:
     triage: Triage | None = None  # set on emergency answers only
 
     def to_dict(self) -> dict:
-        """The public answer contract (see README); ``extra`` is not part of it."""
+        """The public answer contract (docs/CONTRACT.md); ``extra`` is not part of it."""
         d = asdict(self)
         d.pop("extra")
         for p in d["passages"]:
