@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -398,6 +397,12 @@ def answerable_of(name: str, data: dict) -> np.ndarray:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-medquad", action="store_true", help="leave MedQuAD and MEDIQA out (minutes instead of half an hour)")
+    ap.add_argument("--fresh", action="store_true", help="recompute the cached candidate pairs")
+    args = ap.parse_args()
     import torch
 
     from mgqa import settings
@@ -407,8 +412,8 @@ def main() -> None:
     torch.set_num_threads(2)
     cache = Path(settings.get("cache_dir"))
     encoder = get_encoder()
-    fresh = "--fresh" in sys.argv
-    use_medquad = "--no-medquad" not in sys.argv
+    fresh = args.fresh
+    use_medquad = not args.no_medquad
     datasets = dict(cached(cache / "judge" / "pairs-magnesium.npz", lambda: magnesium_pairs(encoder), fresh))
     clinics = cached(cache / "judge" / "pairs-clinics.npz", lambda: clinic_pairs(encoder, cache), fresh)
     others: dict[str, dict] = {"off_topic": datasets.pop("off_topic")}

@@ -182,6 +182,10 @@ def best_threshold(results: list) -> tuple[float, bool]:
 
 
 def main() -> None:
+    import argparse
+
+    # No options; parsing still answers --help instead of starting a run that overwrites the model.
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     from mgqa.answer import Engine
     from mgqa.embed import get_encoder
     from mgqa.evaluate import _index_documents
