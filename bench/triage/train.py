@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainings share 2 cores)")
     ap.add_argument("--whole-only", dest="score_parts", action="store_false",
                     help="ship a model that reads the whole message only, not also each clause")
-    ap.add_argument("--clinic-questions", type=int, default=15, metavar="N",
+    ap.add_argument("--clinic-questions", type=int, default=40, metavar="N",
                     help="also train on N ordinary questions from each clinic of bench/clinics (benign; 0: none)")
     args = ap.parse_args(argv)
     import torch
