@@ -119,6 +119,14 @@ def test_beir_corpus_three_retrievers_and_trec_run(tmp_path, fake):
     assert lines[0].split() == ["q1", "Q0", "d2", "1", lines[0].split()[4], "mgqa"]
     assert {line.split()[0] for line in lines} == {"q1", "q2"}
     assert evaluate.corpus_index(corpus, fake, tmp_path / "cache").path == index.path  # cached
+    # A fresh copy of the same file (a new checkout, a re-provisioned ../shared) reuses the index;
+    # an edited one does not.
+    copy = tmp_path / "elsewhere" / "corpus.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(corpus.read_bytes())
+    assert evaluate.corpus_index(copy, fake, tmp_path / "cache").path == index.path
+    copy.write_text(corpus.read_text() + json.dumps({"id": "d4", "text": "Hiccups usually stop on their own."}) + "\n")
+    assert evaluate.corpus_index(copy, fake, tmp_path / "cache").path != index.path
 
 
 @pytest.mark.parametrize("name, text, message", [

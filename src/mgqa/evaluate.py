@@ -322,9 +322,14 @@ def corpus_index(corpus: Path, encoder, cache_dir: Path, progress=None):
     from mgqa.chunking import ChunkParams
     from mgqa.index import build_corpus, load
 
-    st = corpus.stat()
-    key = hashlib.sha256(json.dumps([str(corpus.resolve()), st.st_size, st.st_mtime_ns, encoder.model_id,
-                                     ChunkParams().to_dict()]).encode()).hexdigest()[:16]
+    # Keyed by the corpus's content, not its path or mtime: a fresh copy of the same file (a new
+    # checkout, a re-provisioned ../shared) reuses the index instead of re-embedding for an hour.
+    try:
+        with corpus.open("rb") as f:
+            content = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        content = ""  # build_corpus names the unreadable file
+    key = hashlib.sha256(json.dumps([content, encoder.model_id, ChunkParams().to_dict()]).encode()).hexdigest()[:16]
     out = cache_dir / "eval" / f"{corpus.stem}-{key}"
     try:
         return load(out, encoder, verify=False)
