@@ -18,7 +18,8 @@ DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 TITLE = "Harbour Dental questions"
 EXAMPLES = ["How long does a filling take?", "What can I eat after a tooth is taken out?"]
-# The second example: the judge learned across clinics declines the first one (tests/test_judge.py)
+# The second example's answer. The page is served with the judge off: these tests are about the
+# practice's words on the page, and whether the judge answers each example is tests/test_judge.py's.
 AFTER_EXTRACTION = "Eat soft, cool foods such as yoghurt, cooled soup and mashed potato"
 EMERGENCY = "My face is swelling fast and I can't breathe"
 
@@ -46,7 +47,7 @@ def site(tmp_path_factory):
     (pages / "dental.html").write_text(host_page(f"http://127.0.0.1:{sock.getsockname()[1]}/widget.js"))
     with static_server(pages) as origin, pytest.MonkeyPatch.context() as mp:
         mp.setenv("MGQA_ALLOWED_ORIGINS", origin)
-        with uvicorn_server(create_app(get_engine(tmp / "index")), sock) as server:
+        with uvicorn_server(create_app(get_engine(tmp / "index").without_judge()), sock) as server:
             yield {"server": server, "origin": origin, "words": index.clinic}
 
 

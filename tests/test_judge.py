@@ -142,14 +142,21 @@ class TestWithTheRealModel:
 
 
 @pytest.mark.model
-def test_a_clinics_own_example_question_is_answered(tmp_path):
-    """The dental practice's first example question, answered word for word by its leaflet."""
+@pytest.mark.parametrize("question, passage", [
+    ("How long does a filling take?", "Most fillings take between twenty and forty minutes."),
+    pytest.param("What can I eat after a tooth is taken out?", "Eat soft, cool foods such as yoghurt",
+                 marks=pytest.mark.xfail(strict=True, reason="known decline of the judge retrained with MedQuAD: "
+                                         "abstention across clinics has AUC 0.71 only (docs/QUALITY.md); the "
+                                         "previous judge declined the first example instead")),
+])
+def test_a_clinics_own_example_questions_are_answered(tmp_path, question, passage):
+    """The dental practice's example questions, each answered word for word by its leaflet."""
     from mgqa.answer import Engine
     from mgqa.embed import get_encoder
     from mgqa.index import build_corpus
 
     encoder = get_encoder()
     index, _ = build_corpus([Path(__file__).parent / "data" / "clinic_dental"], tmp_path / "ix", encoder)
-    answer = Engine(index, encoder).ask("How long does a filling take?")
+    answer = Engine(index, encoder).ask(question)
     assert answer.status == "answered"
-    assert "Most fillings take between twenty and forty minutes." in answer.passages[0].text
+    assert passage in answer.passages[0].text
