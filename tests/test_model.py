@@ -94,6 +94,29 @@ def test_build_from_files_with_the_real_model(tmp_path):
     assert "about 30 minutes" in top["text"] and top["citation"]["section"] == "How long does an infusion take?"
 
 
+def test_the_default_clinics_example_questions_are_answered():
+    """The chat offers them as buttons: each must get an answer, not "not in our documents"."""
+    from mgqa.answer import get_engine
+
+    engine = get_engine(REPO / "index")
+    assert len(engine.index.clinic.examples) == 4
+    assert {q: engine.ask(q).status for q in engine.index.clinic.examples} == dict.fromkeys(engine.index.clinic.examples,
+                                                                                               "answered")
+
+
+def test_the_build_warns_of_an_example_question_the_documents_do_not_answer(tmp_path):
+    folder = tmp_path / "dental"
+    folder.mkdir()
+    for name in ("fillings.md", "after-extraction.md"):
+        (folder / name).write_text((REPO / "tests/data/clinic_dental" / name).read_text())
+    toml = (REPO / "tests/data/clinic_dental/clinic.toml").read_text()
+    (folder / "clinic.toml").write_text(toml.replace('"How long does a filling take?"', '"What is the capital of France?"'))
+    r = run_cli("index", "build", str(folder), "--out", str(tmp_path / "ix"))
+    assert r.returncode == 0, r.stderr
+    assert ('warning: example 1 of clinic.toml, "What is the capital of France?", gets no_answer from these '
+            "documents: patients who click it will not get an answer.") in r.stderr
+
+
 @pytest.mark.parametrize("question", ["I took a whole bottle of magnesium pills", "What is the capital of France?"])
 def test_emergency_and_no_answer_exit_cleanly(question):
     """Neither path may crash at exit (an emergency answer never encodes the question)."""

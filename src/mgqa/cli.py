@@ -169,6 +169,28 @@ def index_build(paths: tuple[Path, ...], out: Path | None, encoder: str | None, 
         click.echo(f"indexed {len(m['documents'])} documents as {m['n_chunks']} passages into {out}"
                    + (f" ({len(skipped)} skipped)" if skipped else "") + f"; synonyms: {_synonyms_line(m)}; "
                    f"known questions: {_known_line(m)}; clinic: {_clinic_line(m)}")
+        for line in _unanswered_examples(index, enc, out):
+            click.echo(line, err=True)
+
+
+def _unanswered_examples(index, encoder, out_dir: Path) -> list[str]:
+    """A warning for each of clinic.toml's example questions that these documents do not answer as
+    served: the chat and the widget offer them as buttons, and a patient who clicks one should not
+    read "not in our documents" (or the emergency notice)."""
+    from mgqa.answer import Engine
+
+    if index.clinic is None or not index.clinic.examples:
+        return []
+    engine = Engine(index, encoder)
+    out = []
+    for n, question in enumerate(index.clinic.examples, 1):
+        status = engine.ask(question).status
+        if status != "answered":
+            quoted = json.dumps(question, ensure_ascii=False)
+            out.append(f"warning: example {n} of clinic.toml, {quoted}, gets {status} from these documents: "
+                       f"patients who click it will not get an answer. Reword it or choose another; "
+                       f"`mgqa ask --index {out_dir} {quoted}` shows what they get.")
+    return out
 
 
 @index.command("info")
