@@ -218,9 +218,10 @@ def shared_states(texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]
 # ------------------------------------------------------------------ the trainable top (torch)
 
 
-def torch_model(n_classes: int):
-    """The top layers, initialised from the bundled weights, with a fresh head over the pooled
-    mean, max and first-token states (GELU in its tanh form, LayerNorm eps 1e-12)."""
+def minilm_layers(numbers, approximate: str = "tanh"):
+    """MiniLM's transformer layers ``numbers`` (0-based) from the bundled weights, as trainable
+    torch modules over (token states, mask); GELU in its tanh form unless ``approximate="none"``
+    (the encoder's own), LayerNorm eps 1e-12. bench/tower/ uses them too."""
     import torch
     from safetensors.numpy import load_file
 
@@ -251,13 +252,21 @@ def torch_model(n_classes: int):
             att = att.masked_fill(~mask[:, None, None, :], -1e9).softmax(-1)
             ctx = (self.drop(att) @ heads(self.v(x))).transpose(1, 2).reshape(b, n, d)
             x = self.ln1(x + self.drop(self.o(ctx)))
-            ff = self.f2(torch.nn.functional.gelu(self.f1(x), approximate="tanh"))
+            ff = self.f2(torch.nn.functional.gelu(self.f1(x), approximate=approximate))
             return self.ln2(x + self.drop(ff))
+
+    return torch.nn.ModuleList(Layer(n) for n in numbers)
+
+
+def torch_model(n_classes: int):
+    """The top layers, initialised from the bundled weights, with a fresh head over the pooled
+    mean, max and first-token states (GELU in its tanh form, LayerNorm eps 1e-12)."""
+    import torch
 
     class Top(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.layers = torch.nn.ModuleList(Layer(n) for n in range(SHARED_LAYERS, 6))
+            self.layers = minilm_layers(range(SHARED_LAYERS, 6))
             self.head = torch.nn.Linear(3 * 384, n_classes)
             self.drop = torch.nn.Dropout(0.1)
 
