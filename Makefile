@@ -41,7 +41,7 @@ bench: install
 index: install
 	$(PY) -m mgqa index build --out index
 
-# Retrain the emergency classifier from bench/triage/bank.jsonl and bench/clinics (about 1.5 hours on 2 cores; never part of `make test`). Its log: bench/triage/train.log.
+# Retrain the emergency classifier from bench/triage/bank.jsonl and bench/clinics (about 2.5 hours on 2 cores; never part of `make test`). Its log: bench/triage/train.log.
 train-triage: install
 	$(PY) bench/triage/train.py
 
