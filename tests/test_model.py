@@ -105,13 +105,11 @@ def test_the_default_clinics_example_questions_are_answered():
 
 
 def test_the_build_warns_of_an_example_question_the_documents_do_not_answer(tmp_path):
-    folder = tmp_path / "dental"
-    folder.mkdir()
-    for name in ("fillings.md", "after-extraction.md"):
-        (folder / name).write_text((REPO / "tests/data/clinic_dental" / name).read_text())
-    toml = (REPO / "tests/data/clinic_dental/clinic.toml").read_text()
-    (folder / "clinic.toml").write_text(toml.replace('"How long does a filling take?"', '"What is the capital of France?"'))
-    r = run_cli("index", "build", str(folder), "--out", str(tmp_path / "ix"))
+    dental = REPO / "tests/data/clinic_dental"
+    words = tmp_path / "clinic.toml"
+    words.write_text((dental / "clinic.toml").read_text().replace('"How long does a filling take?"',
+                                                                   '"What is the capital of France?"'))
+    r = run_cli("index", "build", str(dental), "--clinic", str(words), "--out", str(tmp_path / "ix"))
     assert r.returncode == 0, r.stderr
     assert ('warning: example 1 of clinic.toml, "What is the capital of France?", gets no_answer from these '
             "documents: patients who click it will not get an answer.") in r.stderr

@@ -144,11 +144,13 @@ def specialty(clinic: str) -> str:
     return clinic.rsplit("-", 1)[0]
 
 
-def clinic_pairs(encoder, cache: Path) -> dict[str, dict]:
+def clinic_pairs(encoder, cache: Path, asking=None) -> dict[str, dict]:
     """One entry per clinic of the bank (``bench/clinics/<name>``: pages and questions written
     here by two writers each): its pages indexed as `mgqa index build` does, and its questions'
     fused candidates, labelled by whether a candidate holds the gold answer (as `mgqa eval --docs`
-    scores). Out-of-scope questions have no answering candidate. Never the blind corpora."""
+    scores). Out-of-scope questions have no answering candidate. Never the blind corpora.
+    ``asking(name)``, when given, is the encoder of a clinic's questions (bench/tower/ passes one
+    that never saw that clinic); its pages are always embedded by ``encoder``."""
     from mgqa.answer import Engine
     from mgqa.evaluate import _index_documents, answer_span, holds_answer, load_gold
     from mgqa.index import build_corpus, open_index
@@ -159,7 +161,7 @@ def clinic_pairs(encoder, cache: Path) -> dict[str, dict]:
         where = cache / "judge" / "clinics" / name
         build_corpus([qfile.parent / "pages"], where, encoder)
         index = open_index(where, encoder)
-        engine = Engine(index, encoder, judge=None)  # the candidates as fused, before any judge
+        engine = Engine(index, asking(name) if asking else encoder, judge=None)  # the candidates as fused, before any judge
         docs = {d.id: d for d in _index_documents(index)}
         items = [dict(it, span=answer_span(it, docs) if it.get("answer") else None) for it in load_gold(qfile)]
 

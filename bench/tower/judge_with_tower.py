@@ -20,28 +20,9 @@ def main() -> None:
     full = train_tower(data, list(data), log=lambda m: print(f"full: {m}", flush=True))
     cache = Path(settings.get("cache_dir"))
 
-    def clinic_pairs(_encoder, cache):
-        from mgqa.answer import Engine
-        from mgqa.evaluate import _index_documents, answer_span, holds_answer, load_gold
-        from mgqa.index import open_index
-
-        out = {}
-        for qfile in sorted(jt.CLINICS.glob("*/questions.jsonl")):
-            name = qfile.parent.name
-            index = open_index(cache / "judge" / "clinics" / name, encoder)
-            engine = Engine(index, TowerEncoder(encoder, towers[jt.fold_of(name)]), judge=None)
-            docs = {d.id: d for d in _index_documents(index)}
-            items = [dict(it, span=answer_span(it, docs) if it.get("answer") else None) for it in load_gold(qfile)]
-
-            def label(it, row, index=index):
-                c = index.chunks[row]
-                return float(it["span"] is not None and holds_answer(c.doc_id, c.start, c.end, it, it["span"]))
-
-            out[name] = jt.pairs(engine, items, label, name)
-        return out
-
-    magnesium, cached = jt.magnesium_pairs, jt.cached
-    jt.clinic_pairs = clinic_pairs
+    clinic_pairs, magnesium, cached = jt.clinic_pairs, jt.magnesium_pairs, jt.cached
+    jt.clinic_pairs = lambda _encoder, cache: clinic_pairs(
+        encoder, cache, asking=lambda name: TowerEncoder(encoder, towers[jt.fold_of(name)]))
     jt.magnesium_pairs = lambda _encoder: magnesium(TowerEncoder(encoder, full))
     jt.cached = lambda store, make, fresh: cached(store.with_name(store.name.replace("pairs-", "pairs-tower-")), make, fresh)
     jt.DATA = cache / "tower"
