@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench index readme train-triage train-judge train-known browser-deps clean
+.PHONY: install run test test-fast lint bench index readme train-triage train-tower train-judge train-known browser-deps clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ index: install
 # Retrain the emergency classifier from bench/triage/bank.jsonl and bench/clinics (about 2.5 hours on 2 cores; never part of `make test`). Its log: bench/triage/train.log.
 train-triage: install
 	$(PY) bench/triage/train.py
+
+# Retrain the query tower (src/mgqa/data/tower.onnx: the question side of retrieval, learned on bench/clinics)
+# and its four fold towers (kept in the cache for make train-judge), about 10 minutes on one core; then
+# make train-judge, whose features it changes. Never part of `make test`. Its log: bench/tower/train.log.
+train-tower: install
+	$(PY) bench/tower/train.py
 
 # Retrain the answer judge (src/mgqa/data/judge.onnx) from the clinic bank (bench/clinics), MedQuAD,
 # MEDIQA (../shared/bench) and the project's question sets: the first run embeds the whole MedQuAD

@@ -94,3 +94,18 @@ def new_page(browser, recorder):
     for context in contexts:
         context.close()
     assert recorder.outside == [], "requests left 127.0.0.1"
+
+
+def ask_with_damaged_model(module, copy: Path, weights: str, question: str, monkeypatch):
+    """``mgqa ask`` from the command line with ``module``'s shipped model (judge, tower, ...)
+    read from ``copy`` with its ``weights`` file overwritten by zeros: the CLI's result."""
+    from click.testing import CliRunner
+
+    import mgqa.answer
+    from mgqa.cli import main
+
+    (copy / weights).write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(module, "data_dir", lambda: copy)
+    monkeypatch.setattr(module, "_LOADED", [])
+    monkeypatch.setattr(mgqa.answer, "_ENGINES", {})
+    return CliRunner().invoke(main, ["ask", question])

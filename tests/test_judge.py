@@ -11,6 +11,7 @@ import pytest
 
 import mgqa.answer
 import mgqa.judge
+from conftest import ask_with_damaged_model
 from mgqa.judge import SCALARS, JudgeDataError, features, load_model
 from mgqa.retrieve import search
 
@@ -128,15 +129,7 @@ class TestWithTheRealModel:
         assert strict.extra["decision"].probability == pytest.approx(base.probability)
 
     def test_a_damaged_judge_gives_one_line_and_exit_code_from_the_cli(self, judge_copy, monkeypatch):
-        from click.testing import CliRunner
-
-        from mgqa.cli import main
-
-        (judge_copy / "judge.onnx").write_bytes(b"\x00" * 100)
-        monkeypatch.setattr(mgqa.judge, "data_dir", lambda: judge_copy)
-        monkeypatch.setattr(mgqa.judge, "_LOADED", [])
-        monkeypatch.setattr(mgqa.answer, "_ENGINES", {})
-        r = CliRunner().invoke(main, ["ask", QUESTION])
+        r = ask_with_damaged_model(mgqa.judge, judge_copy, "judge.onnx", QUESTION, monkeypatch)
         assert r.exit_code != 0 and "Traceback" not in r.output
         assert "answer judge weights" in r.output and "make train-judge" in r.output
 
@@ -144,10 +137,7 @@ class TestWithTheRealModel:
 @pytest.mark.model
 @pytest.mark.parametrize("question, passage", [
     ("How long does a filling take?", "Most fillings take between twenty and forty minutes."),
-    pytest.param("What can I eat after a tooth is taken out?", "Eat soft, cool foods such as yoghurt",
-                 marks=pytest.mark.xfail(strict=True, reason="known decline of the judge retrained with MedQuAD: "
-                                         "abstention across clinics has AUC 0.71 only (docs/QUALITY.md); the "
-                                         "previous judge declined the first example instead")),
+    ("What can I eat after a tooth is taken out?", "Eat soft, cool foods such as yoghurt"),
 ])
 def test_a_clinics_own_example_questions_are_answered(tmp_path, question, passage):
     """The dental practice's example questions, each answered word for word by its leaflet."""

@@ -85,7 +85,7 @@ def test_batch_of_50_questions_from_stdin():
 
 
 @pytest.mark.xfail(strict=True, reason="the judge learned across clinics declines this FAQ's own question "
-                   "(answer probability 0.37 < 0.4): issue 21's abstention, see docs/QUALITY.md")
+                   "(its answer probability is below the threshold): issue 21's abstention, see docs/QUALITY.md")
 def test_build_from_files_with_the_real_model(tmp_path):
     r = run_cli("index", "build", str(REPO / "tests/data/docs"), "--out", str(tmp_path / "ix"))
     assert r.returncode == 0, r.stderr

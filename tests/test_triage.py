@@ -177,8 +177,8 @@ def test_a_damaged_model_is_one_clear_error(tmp_path, damage, message):
 def test_with_another_encoder_only_the_rules_run(fake):
     t = Triager.for_encoder(fake)
     assert t.model is None
-    vector, alarm = t.read("my chest hurts and my arm is numb", fake)
-    assert alarm is None and vector.shape == (fake.dim,)
+    states, vector, alarm = t.read("my chest hurts and my arm is numb", fake)
+    assert states is None and alarm is None and vector.shape == (fake.dim,)
 
 
 def test_an_emergency_answer_says_why(engine):

@@ -67,7 +67,7 @@ def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
     from mgqa.retrieve import search
     from mgqa.scope import for_population
 
-    vecs = engine.encoder.encode([validate(it["question"]) for it in items])  # in batches of 64
+    vecs = engine.asker.encode([validate(it["question"]) for it in items])  # the question side: the tower's, if one ships
     X, y, qid, ruled = [], [], [], []
     for n, (it, now) in enumerate(zip(items, vecs, strict=True)):
         q = validate(it["question"])
@@ -149,8 +149,8 @@ def clinic_pairs(encoder, cache: Path, asking=None) -> dict[str, dict]:
     here by two writers each): its pages indexed as `mgqa index build` does, and its questions'
     fused candidates, labelled by whether a candidate holds the gold answer (as `mgqa eval --docs`
     scores). Out-of-scope questions have no answering candidate. Never the blind corpora.
-    ``asking(name)``, when given, is the encoder of a clinic's questions (bench/tower/ passes one
-    that never saw that clinic); its pages are always embedded by ``encoder``."""
+    ``asking(name)``, when given, is the query tower that reads a clinic's questions (one that
+    never saw that clinic); its pages are always embedded by ``encoder``."""
     from mgqa.answer import Engine
     from mgqa.evaluate import _index_documents, answer_span, holds_answer, load_gold
     from mgqa.index import build_corpus, open_index
@@ -161,7 +161,7 @@ def clinic_pairs(encoder, cache: Path, asking=None) -> dict[str, dict]:
         where = cache / "judge" / "clinics" / name
         build_corpus([qfile.parent / "pages"], where, encoder)
         index = open_index(where, encoder)
-        engine = Engine(index, asking(name) if asking else encoder, judge=None)  # the candidates as fused, before any judge
+        engine = Engine(index, encoder, judge=None, tower=asking(name) if asking else "auto")  # fused, before any judge
         docs = {d.id: d for d in _index_documents(index)}
         items = [dict(it, span=answer_span(it, docs) if it.get("answer") else None) for it in load_gold(qfile)]
 
@@ -416,13 +416,18 @@ def main() -> None:
     encoder = get_encoder()
     fresh = args.fresh
     use_medquad = not args.no_medquad
-    datasets = dict(cached(cache / "judge" / "pairs-magnesium.npz", lambda: magnesium_pairs(encoder), fresh))
-    clinics = cached(cache / "judge" / "pairs-clinics.npz", lambda: clinic_pairs(encoder, cache), fresh)
+    # With a query tower shipped, every question is read by it, as served; a bank clinic's by the
+    # fold tower that never saw it (`make train-tower` keeps them), the others' by the shipped one.
+    tower, asking = fold_towers(encoder, cache)
+    tag = f"-tower-{tower.sha256[:12]}" if tower else ""
+    log(f"questions read by the query tower {tower.sha256[:16]}" if tower else "questions read by the encoder (no query tower)")
+    datasets = dict(cached(cache / "judge" / f"pairs{tag}-magnesium.npz", lambda: magnesium_pairs(encoder), fresh))
+    clinics = cached(cache / "judge" / f"pairs{tag}-clinics.npz", lambda: clinic_pairs(encoder, cache, asking), fresh)
     others: dict[str, dict] = {"off_topic": datasets.pop("off_topic")}
     validation: dict[str, dict] = {}
     if use_medquad:
-        mi = cached(cache / "judge" / "pairs-mediqa.npz", lambda: {"mediqa": mediqa_pairs(encoder, cache)}, fresh)["mediqa"]
-        mq = cached(cache / "judge" / "pairs-medquad.npz", lambda: {"medquad": medquad_pairs(encoder, cache)}, fresh)["medquad"]
+        mi = cached(cache / "judge" / f"pairs{tag}-mediqa.npz", lambda: {"mediqa": mediqa_pairs(encoder, cache)}, fresh)["mediqa"]
+        mq = cached(cache / "judge" / f"pairs{tag}-medquad.npz", lambda: {"medquad": medquad_pairs(encoder, cache)}, fresh)["medquad"]
         others.update(medquad=subset(mq, ~mq["val"]), mediqa=subset(mi, ~mi["val"]))
         validation.update(medquad=subset(mq, mq["val"]), mediqa=subset(mi, mi["val"]))
     folded = {**clinics, **datasets}  # each held out in its fold
@@ -493,7 +498,24 @@ def main() -> None:
     cal = fit_abstention(abstention_rows(ranker, folded, oof, list(folded), others))
     if validation:
         log("shipped ranker: " + " | ".join(f"{n} val {fmt(ranking(d, logits_of(ranker, d)))}" for n, d in validation.items()))
-    export(ranker, cal, next(iter(clinics.values()))["X"].shape[1], threshold, sweep, FORMAT_VERSION, list(SCALARS))
+    export(ranker, cal, next(iter(clinics.values()))["X"].shape[1], threshold, sweep, FORMAT_VERSION, list(SCALARS),
+           tower.sha256 if tower else None)
+
+
+def fold_towers(encoder, cache: Path):
+    """The shipped query tower (None when none ships or MGQA_TOWER is off) and, for a bank
+    clinic's name, the fold tower that never saw it, as `make train-tower` left them."""
+    from mgqa import tower as towers
+
+    shipped = towers.for_encoder(encoder)
+    if shipped is None:
+        return None, None
+    where = cache / "tower" / shipped.sha256[:16]
+    try:
+        folds = [towers.QueryTower((where / f"fold-{f}.onnx").read_bytes(), encoder.model_id) for f in range(FOLDS)]
+    except OSError:
+        raise SystemExit(f"the fold towers of the shipped query tower are not in {where}: run `make train-tower` first") from None
+    return shipped, lambda name: folds[fold_of(name)]
 
 
 def abstention_rows(ranker, folded: dict[str, dict], oof_logits: dict[str, np.ndarray], names: list[str],
@@ -560,7 +582,8 @@ def fmt(r: dict) -> str:
     return ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
 
 
-def export(ranker, cal: dict, n_in: int, threshold: float, sweep: list, version: int, scalars: list) -> None:
+def export(ranker, cal: dict, n_in: int, threshold: float, sweep: list, version: int, scalars: list,
+           tower: str | None) -> None:
     import torch
 
     path = DATA / "judge.onnx"
@@ -568,7 +591,7 @@ def export(ranker, cal: dict, n_in: int, threshold: float, sweep: list, version:
                       dynamic_axes={"features": {0: "n"}, "logit": {0: "n"}}, opset_version=17, dynamo=False)
     blob = path.read_bytes()
     meta = {"format": version, "scalars": scalars, "inputs": n_in, "threshold": threshold,
-            "sha256": hashlib.sha256(blob).hexdigest(), "abstention": cal,
+            "sha256": hashlib.sha256(blob).hexdigest(), "abstention": cal, "tower": tower,
             "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "trained_by": "bench/judge/train.py",
             "sweep": sweep}
     (DATA / "judge_model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

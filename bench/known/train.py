@@ -83,21 +83,25 @@ def judged(engine, questions: list[dict]) -> list[dict]:
     from mgqa.judge import CANDIDATES
 
     out = []
-    vecs = engine.encoder.encode([validate(q["question"]) for q in questions])
-    for q, now in zip(questions, vecs, strict=True):
+    from mgqa.conversation import query_vector
+
+    asked, own = engine.question_vectors([validate(q["question"]) for q in questions])
+    for q, now, mine in zip(questions, asked, own, strict=True):
         text = validate(q["question"])
         turns = _clean_history(q.get("history"))
         query = contextual_query(text, turns)
         qvec = engine.query_vector(now, text, turns)
+        plain = query_vector(mine, text, turns, engine.encoder)  # the known questions compare with this
         _, population, verdict = engine.judged(qvec, query, CANDIDATES)
-        out.append({"qvec": qvec, "query": query, "verdict": verdict, "population": population})
+        out.append({"qvec": qvec, "plain": plain, "query": query, "verdict": verdict, "population": population})
     return out
 
 
-def candidates(engine, model, memory, seen: dict, qvec) -> tuple[known.Votes, list]:
-    """The votes and the candidates, as the engine builds them (``known.candidates``)."""
-    vote = known.votes(model, memory, qvec)
-    return vote, known.candidates(engine.index, vote, seen["verdict"].hits, seen["query"], qvec)
+def candidates(engine, model, memory, seen: dict) -> tuple[known.Votes, list]:
+    """The votes and the candidates, as the engine builds them (``known.candidates``): the known
+    questions vote on the encoder's own vector, the candidates are scored on the asker's."""
+    vote = known.votes(model, memory, seen["plain"])
+    return vote, known.candidates(engine.index, vote, seen["verdict"].hits, seen["query"], seen["qvec"])
 
 
 def prepared(engine, rows: list[dict], seen: list[dict], memories: dict, sets, neighbours: int, power: float) -> list:
@@ -107,7 +111,7 @@ def prepared(engine, rows: list[dict], seen: list[dict], memories: dict, sets, n
     out = []
     for r, s in zip(rows, seen, strict=True):
         if r["source"] in sets and s["verdict"] is not None:
-            vote, hits = candidates(engine, shell, memories[r["source"]], s, s["qvec"])
+            vote, hits = candidates(engine, shell, memories[r["source"]], s)
             out.append((r, s, vote, hits, known.rank_rows(vote, hits, s["verdict"].logits)))
     return out
 
@@ -146,7 +150,7 @@ def predict(engine, model, memory, row: dict, seen: dict) -> tuple[list[int], fl
     """The ranked passages and probability, as the engine would give them (``known.decide``)."""
     if seen["verdict"] is None:
         return [], 0.0
-    vote, hits = candidates(engine, model, memory, seen, seen["qvec"])
+    vote, hits = candidates(engine, model, memory, seen)
     v = seen["verdict"]
     ranked, p = known.decide(model, vote, hits, v.logits, v.best, v.evidence)
     return [h.chunk_id for h in ranked], p

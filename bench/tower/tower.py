@@ -1,4 +1,4 @@
-"""A candidate for issue 21, measured and not shipped: an asymmetric query tower.
+"""The query tower's recipe (issue 21): an asymmetric question encoder, trained by train.py.
 
 MiniLM's layers 5-6 are re-trained on the question side only, reading the shared layer-4 token
 states the ONNX encoder already returns (as triage does); the passages, sentences and headings
@@ -7,8 +7,8 @@ own clinic's other passages: what a clinic's pages need told apart. Folds are th
 (bench/judge/train.py's fold_of: by specialty), so a clinic is only ever scored by a tower that
 never saw it. At init the tower reproduces the encoder's question vector exactly (cosine 1.0).
 
-Two entry points: held_out.py (the tuned cosine alone, held out by clinic) and
-judge_with_tower.py (the judge retrained on features computed with the tower).
+train.py trains the fold towers and the shipped one (``make train-tower``); the runtime is
+src/mgqa/tower.py.
 """
 
 from __future__ import annotations
@@ -129,24 +129,34 @@ def train_tower(data: dict, names: list[str], log=print) -> Tower:
     return tower.eval()
 
 
-class TowerEncoder:
-    """The encoder with its question side replaced: ``encode`` gives the tower's vectors, from the
-    same layer-4 states; everything else (and the index's vectors) is the encoder's."""
+def export(tower: Tower, encoder_id: str):
+    """The trained tower as the runtime's ``QueryTower``: an ONNX graph from one question's shared
+    token states to its unit vector, weights quantized to int8 (as triage's top). Judge training
+    computes its features through this very graph."""
+    import tempfile
+    import warnings
 
-    def __init__(self, base, tower: Tower):
-        self.base, self.tower = base, tower
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    def __getattr__(self, name):
-        return getattr(self.base, name)
+    from mgqa.tower import QueryTower
 
-    def encode(self, texts, *args, **kwargs) -> np.ndarray:
-        texts = list(texts)
-        out = [np.zeros((0, 384), np.float32)]
-        for b in range(0, len(texts), 32):
-            states = self.base.encode_tokens(texts[b:b + 32])
-            with torch.no_grad():
-                out.append(self.tower(*pad([s.shared for s in states])).numpy())
-        return np.concatenate(out).astype(np.float32)
+    class Vector(torch.nn.Module):
+        def __init__(self, top):
+            super().__init__()
+            self.top = top
+
+        def forward(self, states, mask):
+            return self.top(states, mask > 0.5)
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain, small = Path(tmp) / "tower.onnx", Path(tmp) / "tower.int8.onnx"
+        torch.onnx.export(Vector(tower).eval(), (torch.zeros(1, 8, 384), torch.ones(1, 8)), str(plain),
+                          input_names=["states", "mask"], output_names=["vector"],
+                          dynamic_axes={"states": {0: "n", 1: "tokens"}, "mask": {0: "n", 1: "tokens"}, "vector": {0: "n"}},
+                          opset_version=17, dynamo=False)
+        quantize_dynamic(str(plain), str(small), weight_type=QuantType.QInt8)
+        return QueryTower(small.read_bytes(), encoder_id)
 
 
 def setup():

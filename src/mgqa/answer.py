@@ -44,7 +44,8 @@ def validate(question: object) -> str:
 class Engine:
     """An index and an encoder, loaded once; ``ask`` is safe to call from many threads."""
 
-    def __init__(self, index, encoder, triager=None, judge="auto", known="auto"):
+    def __init__(self, index, encoder, triager=None, judge="auto", known="auto", tower="auto"):
+        from mgqa import tower as towers
         from mgqa.judge import for_encoder
         from mgqa.triage import Triager
 
@@ -55,15 +56,24 @@ class Engine:
         self.judge = for_encoder(encoder) if judge == "auto" else judge
         # "auto": the shipped weighing of known questions, when the index has some and the judge is on
         self.known = _known_model(index, self.judge) if known == "auto" else known
+        # "auto": the shipped query tower, unless MGQA_TOWER=off (or the encoder is a fake one).
+        # ``asker`` encodes questions for retrieval and the judge; ``encoder`` everything else.
+        self.tower = towers.for_encoder(encoder) if tower == "auto" else tower
+        self.asker = encoder if self.tower is None else towers.AskingEncoder(encoder, self.tower)
+        learned = getattr(self.judge, "tower", None)
+        if self.judge is not None and tower == "auto" and learned != getattr(self.tower, "sha256", None):
+            towers.log.warning("the answer judge learned on %s, and questions are read by %s: its figures "
+                               "(docs/QUALITY.md) do not hold", f"query tower {learned[:12]}" if learned else "the encoder",
+                               f"query tower {self.tower.sha256[:12]}" if self.tower else "the encoder")
 
     def without_judge(self) -> Engine:
         """The same index, encoder and triage, ranked and abstaining without the judge (nor the
         known questions, which weigh its verdict): for `mgqa eval --compare` and the bench."""
-        return Engine(self.index, self.encoder, self.triager, judge=None, known=None)
+        return Engine(self.index, self.encoder, self.triager, judge=None, known=None, tower=None)
 
     def without_known(self) -> Engine:
         """The same engine with the judge alone, not the index's known questions (comparisons)."""
-        return Engine(self.index, self.encoder, self.triager, judge=self.judge, known=None)
+        return Engine(self.index, self.encoder, self.triager, judge=self.judge, known=None, tower=self.tower)
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, encoder=None) -> Engine:
@@ -79,14 +89,17 @@ class Engine:
         k = k or settings.get("top_k")
         alarm = self.triager.by_rules(q)  # the floor needs no encoding
         if alarm is None:
-            vector, alarm = self.triager.read(q, self.encoder)
+            states, plain, alarm = self.triager.read(q, self.encoder)
         words = self.index.clinic  # the disclaimer and notices are the clinic's (clinic.toml)
         if alarm is not None:
             return Answer(q, "emergency", [], words.disclaimer, words.emergency_notice, triage=alarm)
         turns = _clean_history(history)
         query = contextual_query(q, turns)
-        qvec = self.query_vector(vector, q, turns)
-        hits, decision = self.rank(qvec, query, k, mode)
+        asked = plain if self.tower is None or states is None else self.tower.vector(states.shared)
+        qvec = self.query_vector(asked, q, turns)
+        # the known questions are the encoder's own vectors: they are read with the question's
+        plain = qvec if self.known is None or self.asker is self.encoder else query_vector(plain, q, turns, self.encoder)
+        hits, decision = self.rank(qvec, query, k, mode, plain=plain)
         extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
             return Answer(q, "no_answer", [], words.disclaimer, words.no_answer, extra)
@@ -94,10 +107,13 @@ class Engine:
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
         return Answer(q, "answered", passages, words.disclaimer, None, extra)
 
-    def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid") -> tuple[list[Hit], Decision]:
+    def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid",
+             plain: np.ndarray | None = None) -> tuple[list[Hit], Decision]:
         """The ``k`` best hits for ``query`` and whether to answer with them: fused candidates,
         less those for another population, the first ones reordered by the judge's probability
-        of answering (hybrid mode only: the other modes are single retrievers, for evaluation)."""
+        of answering (hybrid mode only: the other modes are single retrievers, for evaluation).
+        ``qvec`` is the asker's vector; ``plain``, the encoder's own (the known questions compare
+        with it), is ``qvec`` when not given."""
         from mgqa.judge import CANDIDATES
 
         hits, population, verdict = self.judged(qvec, query, k, mode)
@@ -105,7 +121,7 @@ class Engine:
             return hits[:k], Decision(hits[0].dense if hits else None, population=population)
         hits, probability, threshold = verdict.hits + hits[CANDIDATES:], verdict.best, self.judge.threshold
         if self.known is not None:
-            hits, probability = self._consult_known(qvec, query, verdict)
+            hits, probability = self._consult_known(qvec, query, verdict, qvec if plain is None else plain)
             threshold = self.known.threshold
         threshold = settings.get("judge_threshold") or threshold
         return hits[:k], Decision(hits[0].dense, probability, threshold, population)
@@ -122,19 +138,24 @@ class Engine:
         verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES]) if use and hits else None
         return hits, population, verdict
 
-    def _consult_known(self, qvec: np.ndarray, query: str, verdict) -> tuple[list[Hit], float]:
+    def _consult_known(self, qvec: np.ndarray, query: str, verdict, plain: np.ndarray) -> tuple[list[Hit], float]:
         """The judged candidates and the passages the nearest known questions vote for (those
         that may be quoted to this population), reordered, and the probability of answering."""
         from mgqa.known import candidates, decide, votes
 
-        vote = votes(self.known, self.index.known, qvec)
+        vote = votes(self.known, self.index.known, plain)
         hits = candidates(self.index, vote, verdict.hits, query, qvec)
         return decide(self.known, vote, hits, verdict.logits, verdict.best, verdict.evidence)
 
     def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
         """The question's vector (``now``, shared with triage), leaning on the previous question
-        when it is a follow-up."""
-        return query_vector(now, question, history, self.encoder)
+        when it is a follow-up (the previous one read by the asker too)."""
+        return query_vector(now, question, history, self.asker)
+
+    def question_vectors(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(the asker's vectors, the encoder's own) of many questions, for evaluation and training."""
+        plain = self.encoder.encode(questions)
+        return (plain if self.asker is self.encoder else self.asker.encode(questions)), plain
 
     def prepare_query(self, question: str, history: list[str] | None = None) -> str:
         """The text retrieval uses: the question, read with the previous one if it is a follow-up."""

@@ -266,6 +266,7 @@ class JudgeModel:
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    tower: str | None = None  # the sha256 of the query tower whose question vectors it learned on
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) == 0:
@@ -309,7 +310,8 @@ def load_model(directory: Path | None = None) -> JudgeModel:
         session = cpu_session(blob)  # one thread: a few thousand multiply-adds a candidate
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a bad graph
         raise JudgeDataError(f"the answer judge weights cannot be loaded ({exc.__class__.__name__}); {FIX}") from None
-    return JudgeModel(float(meta["threshold"]), session, session.get_inputs()[0].name, mean, scale, coef, intercept)
+    return JudgeModel(float(meta["threshold"]), session, session.get_inputs()[0].name, mean, scale, coef, intercept,
+                      meta.get("tower"))
 
 
 @dataclass(frozen=True)

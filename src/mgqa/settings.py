@@ -41,6 +41,8 @@ SETTINGS: list[Setting] = [
     Setting("judge_threshold", 0.0, "The answer probability below which the answer is no_answer; 0: the "
             "model's own, chosen by its training sweep (the known questions' model, else the judge's). Higher "
             "abstains more (see `mgqa eval --sweep`).", float),
+    Setting("tower", True, "Read questions with the query tower, trained for answering across clinics (off: the "
+            "encoder's own question vector; the judge learned on the tower's).", _bool),
     Setting("known_questions", True, "Let the index's known patient questions (known_questions.jsonl beside "
             "the documents) vote with the judge (off: the judge alone; needs the judge).", _bool),
     Setting("top_k", 3, "Passages returned per answer.", int),

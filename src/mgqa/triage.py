@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from mgqa.errors import MgqaError
 from mgqa.normalize import fold
 from mgqa.sentences import sentence_spans
 from mgqa.types import Triage
+
+if TYPE_CHECKING:
+    from mgqa.embed import TokenStates
 
 BENIGN = "benign"
 FORMAT_VERSION = 3  # 3: a batch of views (the whole message and its clauses) with a mask
@@ -143,12 +147,10 @@ class TriageModel:
     ONNX graph (int8 weights: a quarter of the float cost, the same decisions in validation).
 
     It reads the token states the encoder's shared lower layers already computed for retrieval
-    (``TokenStates.shared``), so a question is encoded once. It scores, in one batch, the whole
-    message and each of its clauses (``parts``: token indices into the same states), and the
+    (``TokenStates.shared``), so a question is encoded once. It scores the whole message and each
+    of its clauses (``parts``: token indices into the same states), each view alone, and the
     message's emergency probability is the highest of them; ``classes`` end with "benign".
-    (Dynamic int8 quantization scales activations over the whole batch, so a view's probability
-    depends on the views beside it: scoring the whole alone moved scores by up to 0.13 on 10,450
-    messages. Training validated this very batching, so it is the one used.)
+    Training validates through this very graph and this very way of running it.
     """
 
     def __init__(self, onnx: bytes, classes: list[str], threshold: float, encoder_id: str = "",
@@ -266,15 +268,17 @@ class Triager:
     def by_rules(self, question: str) -> Triage | None:
         return match_rules(self.rules, question)
 
-    def read(self, question: str, encoder) -> tuple[np.ndarray, Triage | None]:
-        """The question's vector for retrieval, and the model's alarm, from one encoder run: the
-        vector is pooled from the last layer, the classifier reads the shared layers' states."""
-        if self.model is None:
-            return encoder.encode([question])[0], None
+    def read(self, question: str, encoder) -> tuple[TokenStates | None, np.ndarray, Triage | None]:
+        """One encoder run for the question: its token states (None where the encoder gives none:
+        the query tower reads the shared ones), its vector pooled from the last layer, and the
+        model's alarm from the shared layers' states."""
         from mgqa.embed import mean_pool
 
+        if not hasattr(encoder, "encode_tokens"):
+            return None, encoder.encode([question])[0], None
         states = encoder.encode_tokens([question])[0]
-        return mean_pool(states.last), self.model.classify(states.shared, self.model.parts(question, states.offsets))
+        alarm = None if self.model is None else self.model.classify(states.shared, self.model.parts(question, states.offsets))
+        return states, mean_pool(states.last), alarm
 
 
 def load_rules() -> list[Rule]:

@@ -102,6 +102,8 @@ def warm(plan: Plan) -> Section:
                                           "also shares caches and memory bandwidth)"))
     sec.lines.append("")
     sec.figures.append(triage_cost(corpora[0][1], corpora[0][2], plan.warm_rounds, sec))
+    if corpora[0][1].tower is not None:
+        sec.figures.append(tower_cost(corpora[0][1], corpora[0][2], plan.warm_rounds, sec))
     for name, engine, queries in corpora:
         if engine.judge is not None:
             sec.figures.append(judge_cost(name, engine, queries, plan.warm_rounds, sec))
@@ -126,15 +128,16 @@ def known_cost(name: str, engine, queries, rounds: int, sec: Section) -> Figure:
 def added_cost(name: str, engine, baseline, queries, rounds: int, sec: Section, what: str, detail: str) -> Figure:
     """``Engine.rank`` p50 of ``engine`` against ``baseline``, interleaved, on the same query vectors."""
     texts = [engine.prepare_query(q, h) for q, h in queries]
-    vectors = list(zip(texts, engine.encoder.encode(texts), strict=True))
+    asked, own = engine.question_vectors(texts)
+    vectors = list(zip(texts, asked, own, strict=True))
     timed, plain = [], []
     for _ in range(rounds):
-        for query, vec in vectors:
+        for query, vec, own_vec in vectors:
             t = time.perf_counter()
-            engine.rank(vec, query, 3)
+            engine.rank(vec, query, 3, plain=own_vec)
             timed.append(time.perf_counter() - t)
             t = time.perf_counter()
-            baseline.rank(vec, query, 3)
+            baseline.rank(vec, query, 3, plain=own_vec)
             plain.append(time.perf_counter() - t)
     extra = median(timed) - median(plain)
     sec.lines.append(f"{what.capitalize()}, {name} corpus: `Engine.rank` p50 {ms(median(timed))} with, "
@@ -163,7 +166,7 @@ def clause_messages(n: int = 60) -> list[str]:
 def triage_cost(engine, queries, rounds: int, sec: Section) -> Figure:
     """What the learned triage adds to a question: ``Triager.read`` (one encoder run giving the
     token states and offsets, the retrieval vector pooled from them, the classifier over the whole
-    message and each clause in one batch) against plain ``encoder.encode`` of the same text,
+    message and each clause, each alone) against plain ``encoder.encode`` of the same text,
     interleaved; over the gold questions and over messages of several clauses, the worse counts."""
     triager, encoder = engine.triager, engine.encoder
     extras = []
@@ -186,6 +189,27 @@ def triage_cost(engine, queries, rounds: int, sec: Section) -> Figure:
     extra, read_p50, plain_p50 = max(extras)
     return Figure("warm", "triage cost per question (learned classifier over the whole and its clauses, shared encoder run)",
                   ms(extra), f"{ms(plain_p50)} encode", read_p50 / plain_p50, "≤ 3 ms added", extra <= 0.003)
+
+
+def tower_cost(engine, queries, rounds: int, sec: Section) -> Figure:
+    """What the query tower adds to a question: its two layers over the shared token states the
+    encoder run already gave (``QueryTower.vector``), against that encoder run, interleaved."""
+    tower, encoder = engine.tower, engine.encoder
+    texts = [q for q, _h in queries]
+    spent, plain = [], []
+    for _ in range(rounds):
+        for q in texts:
+            t = time.perf_counter()
+            states = encoder.encode_tokens([q])[0]
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            tower.vector(states.shared)
+            spent.append(time.perf_counter() - t)
+    sec.lines.append(f"Query tower: `QueryTower.vector` p50 {ms(median(spent))} against the encoder run p50 "
+                     f"{ms(median(plain))} over the same {len(texts)} gold questions × {rounds}.")
+    return Figure("warm", "query tower cost per question (layers 5-6 again over the shared states, int8)",
+                  ms(median(spent)), f"{ms(median(plain))} encode", median(spent) / median(plain),
+                  "≤ 2 ms added", median(spent) <= 0.002)
 
 
 def _latency_row(name: str, engine, queries, rounds: int, lat: Latency) -> str:
