@@ -315,11 +315,14 @@ def test_usual_symptoms_and_other_clinics_questions_are_not_alarms(real_engine, 
 
 @pytest.mark.model
 def test_triage_shares_the_question_vector(real_engine):
-    """The model reads the same encoder run that retrieval uses: one encoding per plain question."""
+    """The model reads the same encoder run that retrieval uses: one encoding per plain question,
+    whose shared states the query tower reads too."""
     q = "Does magnesium help fibromyalgia pain?"
-    vector, alarm = real_engine.triager.read(q, real_engine.encoder)
+    states, vector, alarm = real_engine.triager.read(q, real_engine.encoder)
     assert alarm is None
     assert float(vector @ real_engine.encoder.encode([q])[0]) == pytest.approx(1.0, abs=1e-5)
+    asked, _plain = real_engine.question_vectors([q])
+    assert float(real_engine.tower.vector(states.shared) @ asked[0]) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.model
