@@ -67,13 +67,13 @@ def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
     from mgqa.retrieve import search
     from mgqa.scope import for_population
 
-    vecs = engine.asker.encode([validate(it["question"]) for it in items])  # the question side: the tower's, if one ships
+    asked, plain = engine.question_vectors([validate(it["question"]) for it in items])  # the tower's, if one ships
     X, y, qid, ruled = [], [], [], []
-    for n, (it, now) in enumerate(zip(items, vecs, strict=True)):
+    for n, (it, now, own) in enumerate(zip(items, asked, plain, strict=True)):
         q = validate(it["question"])
         turns = _clean_history(it.get("history"))
         query = contextual_query(q, turns)
-        vec = engine.query_vector(now, q, turns)
+        vec, _own = engine.query_vectors(now, own, q, turns)
         hits = search(engine.index, vec, query, CANDIDATES)
         if not hits:
             continue

@@ -83,15 +83,12 @@ def judged(engine, questions: list[dict]) -> list[dict]:
     from mgqa.judge import CANDIDATES
 
     out = []
-    from mgqa.conversation import query_vector
-
     asked, own = engine.question_vectors([validate(q["question"]) for q in questions])
     for q, now, mine in zip(questions, asked, own, strict=True):
         text = validate(q["question"])
         turns = _clean_history(q.get("history"))
         query = contextual_query(text, turns)
-        qvec = engine.query_vector(now, text, turns)
-        plain = query_vector(mine, text, turns, engine.encoder)  # the known questions compare with this
+        qvec, plain = engine.query_vectors(now, mine, text, turns)  # the known questions compare with plain
         _, population, verdict = engine.judged(qvec, query, CANDIDATES)
         out.append({"qvec": qvec, "plain": plain, "query": query, "verdict": verdict, "population": population})
     return out

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mgqa import settings
-from mgqa.conversation import contextual_query, query_vector
+from mgqa.conversation import contextual_query, is_follow_up, lean
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.highlight import highlights, question_weights
 from mgqa.links import passage_link
@@ -96,9 +96,7 @@ class Engine:
         turns = _clean_history(history)
         query = contextual_query(q, turns)
         asked = plain if self.tower is None or states is None else self.tower.vector(states.shared)
-        qvec = self.query_vector(asked, q, turns)
-        # the known questions are the encoder's own vectors: they are read with the question's
-        plain = qvec if self.known is None or self.asker is self.encoder else query_vector(plain, q, turns, self.encoder)
+        qvec, plain = self.query_vectors(asked, plain, q, turns)
         hits, decision = self.rank(qvec, query, k, mode, plain=plain)
         extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
@@ -147,15 +145,22 @@ class Engine:
         hits = candidates(self.index, vote, verdict.hits, query, qvec)
         return decide(self.known, vote, hits, verdict.logits, verdict.best, verdict.evidence)
 
-    def query_vector(self, now: np.ndarray, question: str, history: list[str]) -> np.ndarray:
-        """The question's vector (``now``, shared with triage), leaning on the previous question
-        when it is a follow-up (the previous one read by the asker too)."""
-        return query_vector(now, question, history, self.asker)
+    def query_vectors(self, asked: np.ndarray, plain: np.ndarray, question: str,
+                      history: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The question's two vectors (the asker's, for retrieval and the judge; the encoder's own,
+        which the known questions compare with), each leaning on the previous question's when it
+        is a follow-up; the previous question is encoded once for both."""
+        if not is_follow_up(question, history):
+            return asked, plain
+        before_asked, before_plain = self.question_vectors([history[-1]])
+        return lean(asked, before_asked[0]), lean(plain, before_plain[0])
 
     def question_vectors(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(the asker's vectors, the encoder's own) of many questions, for evaluation and training."""
-        plain = self.encoder.encode(questions)
-        return (plain if self.asker is self.encoder else self.asker.encode(questions)), plain
+        """(the asker's vectors, the encoder's own) of many questions, from one encoder run."""
+        if self.asker is self.encoder:
+            plain = self.encoder.encode(questions)
+            return plain, plain
+        return self.asker.encode_both(questions)
 
     def prepare_query(self, question: str, history: list[str] | None = None) -> str:
         """The text retrieval uses: the question, read with the previous one if it is a follow-up."""

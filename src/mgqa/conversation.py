@@ -32,6 +32,10 @@ def query_vector(now: np.ndarray, question: str, history: list[str], encoder) ->
     vector) still leads."""
     if not is_follow_up(question, history):
         return now
-    before = encoder.encode([history[-1]])[0]
+    return lean(now, encoder.encode([history[-1]])[0])
+
+
+def lean(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """A follow-up's vector from its own (``now``) and the previous question's (``before``)."""
     v = now + FOLLOW_UP_WEIGHT * before
     return (v / np.linalg.norm(v)).astype(np.float32)

@@ -116,9 +116,16 @@ class AskingEncoder:
         return getattr(self.base, name)
 
     def encode(self, texts, batch_size: int = 32) -> np.ndarray:
+        return self.encode_both(texts, batch_size)[0]
+
+    def encode_both(self, texts, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """(the tower's vectors, the encoder's own) from one encoder run per batch."""
+        from mgqa.embed import mean_pool
+
         texts = list(texts)
-        out = np.zeros((len(texts), self.base.dim), np.float32)
+        asked = np.zeros((len(texts), self.base.dim), np.float32)
+        plain = np.zeros_like(asked)
         for b in range(0, len(texts), batch_size):
             for i, states in enumerate(self.base.encode_tokens(texts[b:b + batch_size]), b):
-                out[i] = self.tower.vector(states.shared)
-        return out
+                asked[i], plain[i] = self.tower.vector(states.shared), mean_pool(states.last)
+        return asked, plain
