@@ -102,7 +102,7 @@ ASIDES = ("everyday", "risk_question", "pregnancy_ok", "mild_symptom", "clinic_q
           "expected_effect")
 # The benign kinds added for this clinic's own patients and for other clinics (listed on their own
 # when flagged out of fold).
-NEW_BENIGN = ("usual_migraine", "expected_effect", "clinic_question", "clinic_scary")
+NEW_BENIGN = ("usual_migraine", "expected_effect", "clinic_question", "clinic_scary", "number_normal", "low_mood")
 
 
 def augment(rows: list[dict], seed: int = SEED) -> list[dict]:
@@ -282,13 +282,51 @@ def torch_model(n_classes: int):
     return Top()
 
 
-def train(states: list[np.ndarray], labels: list[str], classes: list[str], say) -> TriageModel:
-    """Fine-tune the top layers and head on these messages; return the runtime's model."""
+def prune_ffn(net, states: list[np.ndarray], width: int, sample: int = 2000) -> None:
+    """Keep each layer's ``width`` feed-forward units that matter most on these messages (mean
+    |GELU activation| times the norm of the unit's output weights), before fine-tuning: the
+    feed-forward block is two thirds of a layer's arithmetic, and triage is paid on every message."""
+    import torch
+
+    rng = random.Random(SEED)
+    idx = rng.sample(range(len(states)), min(sample, len(states)))
+    with torch.no_grad():
+        xs = [torch.from_numpy(states[i])[None] for i in idx]
+        for layer in net.layers:
+            act = torch.zeros(layer.f1.out_features)
+            for x in xs:
+                h = layer.ln1(x + layer.o(_attend(layer, x)))
+                act += torch.nn.functional.gelu(layer.f1(h), approximate="tanh").abs().mean((0, 1))
+            keep = torch.argsort(act * layer.f2.weight.norm(dim=0), descending=True)[:width].sort().values
+            f1, f2 = torch.nn.Linear(384, width), torch.nn.Linear(width, 384)
+            f1.weight.copy_(layer.f1.weight[keep])
+            f1.bias.copy_(layer.f1.bias[keep])
+            f2.weight.copy_(layer.f2.weight[:, keep])
+            f2.bias.copy_(layer.f2.bias)
+            full = [layer(x, torch.ones(x.shape[:2], dtype=torch.bool)) for x in xs]  # the next layer's inputs
+            layer.f1, layer.f2 = f1, f2
+            xs = full
+
+
+def _attend(layer, x):
+    """A layer's attention context over one unpadded message (eval mode, for ``prune_ffn``)."""
+    b, n, d = x.shape
+    heads = lambda z: z.view(b, n, 12, d // 12).transpose(1, 2)  # noqa: E731
+    att = ((heads(layer.q(x)) @ heads(layer.k(x)).transpose(-1, -2)) / (d // 12) ** 0.5).softmax(-1)
+    return (att @ heads(layer.v(x))).transpose(1, 2).reshape(b, n, d)
+
+
+def train(states: list[np.ndarray], labels: list[str], classes: list[str], say, ffn: int = 1536) -> TriageModel:
+    """Fine-tune the top layers and head on these messages (their feed-forward blocks pruned to
+    ``ffn`` units first when below MiniLM's 1536); return the runtime's model."""
     import torch
 
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
     net = torch_model(len(classes))
+    net.eval()  # no dropout while choosing units
+    if ffn < 1536:
+        prune_ffn(net, states, ffn)
     y = torch.tensor([classes.index(lab) for lab in labels])
     # Batches of similar length waste little on padding; their order is shuffled each epoch.
     order = sorted(range(len(states)), key=lambda i: len(states[i]))
@@ -393,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainings share 2 cores)")
     ap.add_argument("--whole-only", dest="score_parts", action="store_false",
                     help="ship a model that reads the whole message only, not also each clause")
+    ap.add_argument("--ffn", type=int, default=1536, metavar="UNITS",
+                    help="feed-forward units kept in each trained layer (MiniLM has 1536; fewer cost less per message)")
+    ap.add_argument("--data", type=Path, default=DATA, help="where the final model is written")
     ap.add_argument("--clinic-questions", type=int, default=40, metavar="N",
                     help="also train on N ordinary questions from each clinic of bench/clinics (benign; 0: none)")
     args = ap.parse_args(argv)
@@ -420,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"plus {sum(clinic_writers.values())} ordinary questions from {len(clinic_writers)} "
         f"clinics of bench/clinics ({args.clinic_questions} each), benign, grouped by specialty")
     say(f"model: MiniLM layers {SHARED_LAYERS + 1}-6 fine-tuned over the shared layers 1-{SHARED_LAYERS}, "
-        f"head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "
+        f"feed-forward {args.ffn} units, head on mean+max+first-token; {EPOCHS} epochs, batch {BATCH}, lr {LR} (head {HEAD_LR}), "
         f"max {MAX_TOKENS} tokens")
     say("\n| surface cue | emergencies | benign |\n|---|---|---|")
     for name, em, be in cue_shares(rows):
@@ -458,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     for group, names in zip(groups, shown, strict=True):
         xs, ys = training_set(lambda w, g=group: w not in g)
         say(f"fold: training on {len(xs)} examples, holding out {'+'.join(names)} and their clinics")
-        model = train(xs, ys, classes, say)
+        model = train(xs, ys, classes, say, args.ffn)
         for i, r in enumerate(rows):
             if r["writer"] in group:
                 alarms = 1 - model.probabilities(states[i], parts_of[i])[:, classes.index(BENIGN)]
@@ -518,16 +559,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         say("\n## final model, trained on every writer")
         xs, ys = training_set(lambda w: True)
-        final = train(xs, ys, classes, say).with_threshold(t)
-        meta = final.save(DATA, recipe={
+        final = train(xs, ys, classes, say, args.ffn).with_threshold(t)
+        meta = final.save(args.data, recipe={
             "bank": _shown(args.bank), "bank_sha256": hashlib.sha256(args.bank.read_bytes()).hexdigest(),
             "messages": len(rows), "augment": args.augment, "parts": args.parts, "score_parts": args.score_parts,
-            "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
+            "ffn": args.ffn, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "head_lr": HEAD_LR, "seed": SEED,
             "validation": {"method": "by writer group", "groups": shown, "clinic_questions": args.clinic_questions,
                            "target_recall": TARGET_RECALL, "model_alone": s_model, "with_rules": s_both,
                            "joined_pairs": s_pairs},
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-        say(f"wrote {_shown(DATA / 'triage_model.json')} (weights sha256 {meta['weights_sha256'][:16]}…)")
+        say(f"wrote {_shown(args.data / 'triage_model.json')} (weights sha256 {meta['weights_sha256'][:16]}…)")
     args.log.write_text(log.getvalue(), encoding="utf-8")
     return 0
 
