@@ -362,3 +362,47 @@ def test_the_exported_graph_computes_what_was_trained():
     batch = model.probabilities(states, [np.array([0, 3, 4, 11]), np.arange(12)])
     assert np.allclose(batch[0], batch[2], atol=2e-3)
     assert np.allclose(batch[1], model.probabilities(states[[0, 3, 4, 11]])[0], atol=2e-3)
+
+
+@pytest.mark.model
+def test_a_pruned_top_keeps_the_units_that_matter_and_exports_what_it_computes():
+    """``--ffn`` keeps each trained layer's most active feed-forward units: the pruned layers stay
+    close to the full ones on the messages they were chosen on, and the int8 graph still computes
+    the torch module's probabilities."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(DATA.parents[2] / "bench" / "triage"))
+    import train
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(0)
+    states = [rng.normal(0, 1, (n, 384)).astype(np.float32) for n in (5, 9, 14, 20)]
+    full, pruned, random_half = train.torch_model(3), train.torch_model(3), train.torch_model(3)
+    for net in (full, pruned, random_half):
+        net.load_state_dict(full.state_dict())
+        net.eval()
+    train.prune_ffn(pruned, states, 768)
+    assert all(layer.f1.out_features == 768 and layer.f2.in_features == 768 for layer in pruned.layers)
+    with torch.no_grad():  # the same units chosen at random, for comparison
+        for layer in random_half.layers:
+            keep = torch.randperm(1536)[:768].sort().values
+            f1, f2 = torch.nn.Linear(384, 768), torch.nn.Linear(768, 384)
+            f1.weight.copy_(layer.f1.weight[keep]), f1.bias.copy_(layer.f1.bias[keep])
+            f2.weight.copy_(layer.f2.weight[:, keep]), f2.bias.copy_(layer.f2.bias)
+            layer.f1, layer.f2 = f1, f2
+
+    def top(net, x):
+        mask = torch.ones(x.shape[:2], dtype=torch.bool)
+        for layer in net.layers:
+            x = layer(x, mask)
+        return x
+
+    with torch.no_grad():
+        gap = {name: sum(float((top(net, torch.from_numpy(s)[None]) - top(full, torch.from_numpy(s)[None])).norm())
+                         for s in states) for name, net in (("chosen", pruned), ("random", random_half))}
+        assert gap["chosen"] < gap["random"]
+        model = train.export(pruned, ["a", "b", BENIGN])
+        ref = pruned(torch.from_numpy(states[2])[None], torch.ones(1, 14, dtype=torch.bool)).softmax(1)[0].numpy()
+    assert np.allclose(model.probabilities(states[2])[0], ref, atol=0.02)
