@@ -297,26 +297,27 @@ def prune_ffn(net, states: list[np.ndarray], width: int, sample: int = 2000) -> 
         xs = [torch.from_numpy(states[i])[None] for i in idx]
         for layer in net.layers:
             act = torch.zeros(layer.f1.out_features)
-            for x in xs:
-                h = layer.ln1(x + layer.o(_attend(layer, x)))
-                act += torch.nn.functional.gelu(layer.f1(h), approximate="tanh").abs().mean((0, 1))
-            keep = torch.argsort(act * layer.f2.weight.norm(dim=0), descending=True)[:width].sort().values
-            f1, f2 = torch.nn.Linear(384, width), torch.nn.Linear(width, 384)
-            f1.weight.copy_(layer.f1.weight[keep])
-            f1.bias.copy_(layer.f1.bias[keep])
-            f2.weight.copy_(layer.f2.weight[:, keep])
-            f2.bias.copy_(layer.f2.bias)
-            full = [layer(x, torch.ones(x.shape[:2], dtype=torch.bool)) for x in xs]  # the next layer's inputs
-            layer.f1, layer.f2 = f1, f2
-            xs = full
+
+            def record(_module, _inputs, out, act=act):  # the units' activations, as the layer runs
+                act.add_(torch.nn.functional.gelu(out, approximate="tanh").abs().mean((0, 1)))
+
+            hook = layer.f1.register_forward_hook(record)
+            xs = [layer(x, torch.ones(x.shape[:2], dtype=torch.bool)) for x in xs]  # the next layer's inputs
+            hook.remove()
+            keep_units(layer, torch.argsort(act * layer.f2.weight.norm(dim=0), descending=True)[:width].sort().values)
 
 
-def _attend(layer, x):
-    """A layer's attention context over one unpadded message (eval mode, for ``prune_ffn``)."""
-    b, n, d = x.shape
-    heads = lambda z: z.view(b, n, 12, d // 12).transpose(1, 2)  # noqa: E731
-    att = ((heads(layer.q(x)) @ heads(layer.k(x)).transpose(-1, -2)) / (d // 12) ** 0.5).softmax(-1)
-    return (att @ heads(layer.v(x))).transpose(1, 2).reshape(b, n, d)
+def keep_units(layer, keep) -> None:
+    """Cut a layer's feed-forward block down to the units ``keep`` (indices into its 1536)."""
+    import torch
+
+    f1, f2 = torch.nn.Linear(384, len(keep)), torch.nn.Linear(len(keep), 384)
+    with torch.no_grad():
+        f1.weight.copy_(layer.f1.weight[keep])
+        f1.bias.copy_(layer.f1.bias[keep])
+        f2.weight.copy_(layer.f2.weight[:, keep])
+        f2.bias.copy_(layer.f2.bias)
+    layer.f1, layer.f2 = f1, f2
 
 
 def train(states: list[np.ndarray], labels: list[str], classes: list[str], say, ffn: int = 1536) -> TriageModel:
