@@ -320,7 +320,7 @@ def keep_units(layer, keep) -> None:
     layer.f1, layer.f2 = f1, f2
 
 
-def train(states: list[np.ndarray], labels: list[str], classes: list[str], say, ffn: int = 1536) -> TriageModel:
+def train(states: list[np.ndarray], labels: list[str], classes: list[str], say, ffn: int = FFN) -> TriageModel:
     """Fine-tune the top layers and head on these messages (their feed-forward blocks pruned to
     ``ffn`` units first when below MiniLM's 1536); return the runtime's model."""
     import torch
