@@ -104,6 +104,18 @@ def test_the_default_clinics_example_questions_are_answered():
                                                                                                "answered")
 
 
+# Found in the eleventh session's review, typed by hand: the shortest, most generic questions about
+# the default clinic's main topic are declined although its migraine page answers them (they were
+# declined before the query tower too). Issue 21's abstention; kept strict so that a fix shows.
+@pytest.mark.xfail(strict=True, reason="the judge declines short generic questions the default documents answer: "
+                   "issue 21's abstention, see docs/QUALITY.md")
+@pytest.mark.parametrize("q", ["Does magnesium help migraine?", "Can magnesium help headaches?"])
+def test_short_generic_questions_about_the_clinics_main_topic_are_answered(q):
+    from mgqa.answer import get_engine
+
+    assert get_engine(REPO / "index").ask(q).status == "answered"
+
+
 def test_the_build_warns_of_an_example_question_the_documents_do_not_answer(tmp_path):
     dental = REPO / "tests/data/clinic_dental"
     words = tmp_path / "clinic.toml"
