@@ -90,6 +90,7 @@ def test_the_build_resolves_answers_to_passages_stores_vectors_and_records_the_f
     assert {d["id"] for d in index.manifest["documents"]} == {"sleep", "back"} and not skipped  # not a document
     assert index.manifest["known_questions"]["origin"] == str(folder / known.FILE_NAME)
     assert index.manifest["known_questions"]["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert index.manifest["known_questions"]["read_by"] == "encoder"  # the fake encoder has no query tower
     sleep_row = next(i for i, c in enumerate(index.chunks) if c.doc_id == "sleep")
     assert index.known.rows == ((sleep_row,), ())
     np.testing.assert_allclose(index.known.vectors[0], fake.encode([SLEEP_Q["question"]])[0])
@@ -287,7 +288,32 @@ def test_the_setting_turns_them_off(tmp_path, fake, monkeypatch):
     assert mgqa.answer.Engine(index, fake).known is None  # no judge (the fake encoder): nothing to weigh
 
 
+def test_known_questions_read_otherwise_than_new_ones_are_not_consulted_and_the_log_names_the_rebuild(
+        tmp_path, fake, monkeypatch, caplog):
+    monkeypatch.setattr(known, "MIN_PER_PASSAGE", 0)
+    index = build_corpus([clinic(tmp_path / "docs", lines(SLEEP_Q, PRICE_Q))], tmp_path / "ix", fake)[0]
+    assert mgqa.answer.Engine(index, fake, judge=StubJudge()).known is not None
+    index.manifest["known_questions"]["read_by"] = "f" * 64  # as if read by a query tower this engine lacks
+    with caplog.at_level("WARNING"):
+        assert mgqa.answer.Engine(index, fake, judge=StubJudge()).known is None
+    assert "known questions were read by query tower ffffffffffff and questions now by the encoder" in caplog.text
+    assert "rebuild it with `mgqa index build" in caplog.text
+
+
 # ---------------------------------------------------------------- with the real model
+
+
+@pytest.mark.model
+def test_the_default_index_holds_known_questions_read_by_the_shipped_query_tower():
+    """A new question and its known twins meet in the tower's space (the train-known log's figures)."""
+    from mgqa.answer import Engine
+    from mgqa.tower import load_tower
+
+    engine = Engine.load()
+    assert engine.index.manifest["known_questions"]["read_by"] == load_tower().sha256
+    assert engine.known is not None
+    meta = json.loads((resources.files("mgqa") / "data" / known.MODEL_JSON).read_text(encoding="utf-8"))
+    assert meta["read_by"] == load_tower().sha256
 
 
 @pytest.mark.model

@@ -105,15 +105,27 @@ def test_the_default_clinics_example_questions_are_answered():
 
 
 # Found in the eleventh session's review, typed by hand: the shortest, most generic questions about
-# the default clinic's main topic are declined although its migraine page answers them (they were
-# declined before the query tower too). Issue 21's abstention; kept strict so that a fix shows.
-@pytest.mark.xfail(strict=True, reason="the judge declines short generic questions the default documents answer: "
+# the default clinic's main topic can be declined although its migraine page answers them. Their
+# nearest known questions are more specific ones the documents do not answer ("... vestibular
+# migraine?", "is magnesium citrate any good for migraines?"), whose vote for "not in our
+# documents" outweighs the rest. Reading the known questions with the query tower (twelfth
+# session: better held out) answered the eleventh session's two and declined two others; the
+# cause is unchanged. Issue 21's abstention; kept strict so that a fix shows.
+@pytest.mark.xfail(strict=True, reason="short generic questions the default documents answer can be declined: "
                    "issue 21's abstention, see docs/QUALITY.md")
-@pytest.mark.parametrize("q", ["Does magnesium help migraine?", "Can magnesium help headaches?"])
+@pytest.mark.parametrize("q", ["Is magnesium good for migraine headaches?", "Does IV magnesium help migraines?"])
 def test_short_generic_questions_about_the_clinics_main_topic_are_answered(q):
     from mgqa.answer import get_engine
 
     assert get_engine(REPO / "index").ask(q).status == "answered"
+
+
+@pytest.mark.parametrize("q", ["Does magnesium help migraine?", "Can magnesium help headaches?"])
+def test_the_eleventh_sessions_short_generic_questions_are_answered(q):
+    from mgqa.answer import get_engine
+
+    a = get_engine(REPO / "index").ask(q)
+    assert a.status == "answered" and any(w in a.passages[0].text.lower() for w in ("migraine", "headache"))
 
 
 def test_the_build_warns_of_an_example_question_the_documents_do_not_answer(tmp_path):

@@ -88,16 +88,16 @@ def judged(engine, questions: list[dict]) -> list[dict]:
         text = validate(q["question"])
         turns = _clean_history(q.get("history"))
         query = contextual_query(text, turns)
-        qvec, plain = engine.query_vectors(now, mine, text, turns)  # the known questions compare with plain
+        qvec, _ = engine.query_vectors(now, mine, text, turns)
         _, population, verdict = engine.judged(qvec, query, CANDIDATES)
-        out.append({"qvec": qvec, "plain": plain, "query": query, "verdict": verdict, "population": population})
+        out.append({"qvec": qvec, "query": query, "verdict": verdict, "population": population})
     return out
 
 
 def candidates(engine, model, memory, seen: dict) -> tuple[known.Votes, list]:
-    """The votes and the candidates, as the engine builds them (``known.candidates``): the known
-    questions vote on the encoder's own vector, the candidates are scored on the asker's."""
-    vote = known.votes(model, memory, seen["plain"])
+    """The votes and the candidates, as the engine builds them (``known.candidates``): both on
+    the asker's vector (the query tower's), which read the known questions too."""
+    vote = known.votes(model, memory, seen["qvec"])
     return vote, known.candidates(engine.index, vote, seen["verdict"].hits, seen["query"], seen["qvec"])
 
 
@@ -200,7 +200,7 @@ def main() -> None:
     if engine.judge is None:
         raise SystemExit("the answer judge is off or missing: train-known weighs its verdicts")
     parsed = known.parse("".join(json.dumps(r) + "\n" for r in rows), "training sets")
-    whole = known.compile_memory(parsed, _index_documents(index), index.chunks, engine.encoder)
+    whole = known.compile_memory(parsed, _index_documents(index), index.chunks, engine.asker)
     for r, held in zip(rows, whole.rows, strict=True):
         r["rows"] = held
     log(f"{len(rows)} questions encoded and resolved to passages ({time.time() - t0:.0f} s)")
@@ -256,6 +256,7 @@ def main() -> None:
     final = fit(data, NAMES, NEIGHBOURS, POWER)
     meta = {"format": known.FORMAT_VERSION, "neighbours": NEIGHBOURS, "power": POWER, "pool": POOL,
             "threshold": best, "trained_on": list(FIT), "known_questions": len(rows),
+            "read_by": known.reader_id(engine.asker),  # what read the questions it learned from
             "rank": {"features": list(known.RANK_FEATURES), "coef": [round(float(c), 6) for c in final.rank_coef],
                      "intercept": round(final.rank_intercept, 6)},
             "abstain": {"features": list(NAMES), "mean": [round(float(c), 6) for c in final.abstain_mean],

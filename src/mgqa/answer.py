@@ -54,12 +54,14 @@ class Engine:
         self.triager = triager or Triager.for_encoder(encoder)
         # "auto": the shipped judge, unless MGQA_JUDGE=off or the encoder is not the one it learned on
         self.judge = for_encoder(encoder) if judge == "auto" else judge
-        # "auto": the shipped weighing of known questions, when the index has some and the judge is on
-        self.known = _known_model(index, self.judge) if known == "auto" else known
         # "auto": the shipped query tower, unless MGQA_TOWER=off (or the encoder is a fake one).
-        # ``asker`` encodes questions for retrieval and the judge; ``encoder`` everything else.
+        # ``asker`` encodes questions for retrieval, the judge and the known questions; ``encoder``
+        # everything else.
         self.tower = towers.for_encoder(encoder) if tower == "auto" else tower
         self.asker = encoder if self.tower is None else towers.AskingEncoder(encoder, self.tower)
+        # "auto": the shipped weighing of known questions, when the index has some read as this
+        # engine reads questions and the judge is on
+        self.known = _known_model(index, self.judge, self.asker) if known == "auto" else known
         learned = getattr(self.judge, "tower", None)
         if self.judge is not None and tower == "auto" and learned != getattr(self.tower, "sha256", None):
             towers.log.warning("the answer judge learned on %s, and questions are read by %s: its figures "
@@ -96,8 +98,8 @@ class Engine:
         turns = _clean_history(history)
         query = contextual_query(q, turns)
         asked = plain if self.tower is None or states is None else self.tower.vector(states.shared)
-        qvec, plain = self.query_vectors(asked, plain, q, turns)
-        hits, decision = self.rank(qvec, query, k, mode, plain=plain)
+        qvec, _ = self.query_vectors(asked, plain, q, turns)
+        hits, decision = self.rank(qvec, query, k, mode)
         extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
             return Answer(q, "no_answer", [], words.disclaimer, words.no_answer, extra)
@@ -105,13 +107,11 @@ class Engine:
         passages = [self._passage(r, h, q, weights) for r, h in enumerate(hits, 1)]
         return Answer(q, "answered", passages, words.disclaimer, None, extra)
 
-    def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid",
-             plain: np.ndarray | None = None) -> tuple[list[Hit], Decision]:
+    def rank(self, qvec: np.ndarray, query: str, k: int, mode: str = "hybrid") -> tuple[list[Hit], Decision]:
         """The ``k`` best hits for ``query`` and whether to answer with them: fused candidates,
         less those for another population, the first ones reordered by the judge's probability
         of answering (hybrid mode only: the other modes are single retrievers, for evaluation).
-        ``qvec`` is the asker's vector; ``plain``, the encoder's own (the known questions compare
-        with it), is ``qvec`` when not given."""
+        ``qvec`` is the asker's vector (the known questions were read the same way)."""
         from mgqa.judge import CANDIDATES
 
         hits, population, verdict = self.judged(qvec, query, k, mode)
@@ -119,7 +119,7 @@ class Engine:
             return hits[:k], Decision(hits[0].dense if hits else None, population=population)
         hits, probability, threshold = verdict.hits + hits[CANDIDATES:], verdict.best, self.judge.threshold
         if self.known is not None:
-            hits, probability = self._consult_known(qvec, query, verdict, qvec if plain is None else plain)
+            hits, probability = self._consult_known(qvec, query, verdict)
             threshold = self.known.threshold
         threshold = settings.get("judge_threshold") or threshold
         return hits[:k], Decision(hits[0].dense, probability, threshold, population)
@@ -136,12 +136,12 @@ class Engine:
         verdict = judge(self.judge, self.index, qvec, query, hits[:CANDIDATES]) if use and hits else None
         return hits, population, verdict
 
-    def _consult_known(self, qvec: np.ndarray, query: str, verdict, plain: np.ndarray) -> tuple[list[Hit], float]:
+    def _consult_known(self, qvec: np.ndarray, query: str, verdict) -> tuple[list[Hit], float]:
         """The judged candidates and the passages the nearest known questions vote for (those
         that may be quoted to this population), reordered, and the probability of answering."""
         from mgqa.known import candidates, decide, votes
 
-        vote = votes(self.known, self.index.known, plain)
+        vote = votes(self.known, self.index.known, qvec)
         hits = candidates(self.index, vote, verdict.hits, query, qvec)
         return decide(self.known, vote, hits, verdict.logits, verdict.best, verdict.evidence)
 
@@ -176,16 +176,30 @@ class Engine:
         return Passage(rank, chunk.text, round(hit.score, 4), marks, citation)
 
 
-def _known_model(index, judge):
+def _known_model(index, judge, asker):
     """The shipped model weighing known questions: when the judge is on, the index holds enough
-    known questions (known.MIN_PER_PASSAGE) and MGQA_KNOWN_QUESTIONS is not off."""
-    from mgqa.known import dense_enough, load_model
+    known questions (known.MIN_PER_PASSAGE), read into vectors as ``asker`` reads a new question,
+    and MGQA_KNOWN_QUESTIONS is not off."""
+    from mgqa.index import rebuild_hint
+    from mgqa.known import dense_enough, load_model, reader_id
+    from mgqa.tower import log
 
     if judge is None or not getattr(index, "known", None) or not settings.get("known_questions"):
         return None
     if not dense_enough(index.known, len(index.chunks)):
         return None
+    # An index built before known questions were read by the tower (or with MGQA_TOWER set
+    # otherwise than now) holds vectors of another space: its votes would be noise.
+    read_by = (index.manifest.get("known_questions") or {}).get("read_by", "encoder")
+    if read_by != reader_id(asker):
+        log.warning("the index's known questions were read by %s and questions now by %s: answering without "
+                    "them; %s", _reader_name(read_by), _reader_name(reader_id(asker)), rebuild_hint(index.path, index.manifest))
+        return None
     return load_model()
+
+
+def _reader_name(read_by: str) -> str:
+    return "the encoder" if read_by == "encoder" else f"query tower {read_by[:12]}"
 
 
 def _clean_history(history: list[str] | None) -> list[str]:

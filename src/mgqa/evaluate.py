@@ -340,8 +340,8 @@ def corpus_index(corpus: Path, encoder, cache_dir: Path, progress=None):
 def doc_ranking(engine, question: str, mode: str, depth: int = 10) -> list[tuple[str, float]]:
     """Documents in order of their best passage, as the pipeline (``engine.rank``) orders them."""
     q = engine.prepare_query(question)
-    asked, plain = engine.question_vectors([q])
-    hits, _ = engine.rank(asked[0], q, 100, mode, plain=plain[0])
+    asked, _ = engine.question_vectors([q])
+    hits, _ = engine.rank(asked[0], q, 100, mode)
     seen: dict[str, float] = {}
     for h in hits:
         doc_id = engine.index.chunks[h.chunk_id].doc_id

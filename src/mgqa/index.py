@@ -90,8 +90,9 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     """
     from mgqa.ann import build_ann, fits, keep_training
     from mgqa.detail import compute as compute_detail
-    from mgqa.known import compile_memory
+    from mgqa.known import compile_memory, reader_id
     from mgqa.lexical import Lexical
+    from mgqa.tower import asker
 
     previous = _previous(out, encoder, params) if out else None
     hashes = {d.id: content_hash(d) for d in docs}
@@ -108,7 +109,12 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     manifest["known_questions"] = known.record()
     words = clinic or generic()
     manifest["clinic"] = words.record()
-    memory = compile_memory(known, docs, chunks, encoder)  # checked before anything is written
+    # Known questions are read as a new question is (by the query tower, when one ships), so that
+    # a question and its known twins meet in one space; the manifest names the reader.
+    reader = asker(encoder)
+    memory = compile_memory(known, docs, chunks, reader)  # checked before anything is written
+    if manifest["known_questions"] is not None:
+        manifest["known_questions"]["read_by"] = reader_id(reader)
     lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows, synonyms)
     # Rows not carried over from the previous index: new or changed passages, and removed ones.
     changed = int((old_rows < 0).sum()) + (len(previous.vectors) - int((old_rows >= 0).sum()) if previous else 0)
@@ -289,7 +295,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
 
     path = Path(path)
     manifest = read_manifest(path)
-    fix = _fix(path, manifest)
+    fix = rebuild_hint(path, manifest)
     if encoder is not None and (manifest["model"]["id"], manifest["model"]["dim"]) != (encoder.model_id, encoder.dim):
         raise IndexMismatch(f"the index at {path} was built with {manifest['model']['id']} "
                             f"({manifest['model']['dim']}-d), not {encoder.model_id}; {fix}")
@@ -319,7 +325,7 @@ def load(path: Path, encoder=None, verify: bool = True) -> Index:
     return index
 
 
-def _fix(path: Path | None, manifest: dict) -> str:
+def rebuild_hint(path: Path | None, manifest: dict) -> str:
     command = manifest.get("build_command") or "mgqa index build"
     if "--out" not in command:
         command += f" --out {path}"
@@ -347,7 +353,7 @@ def check_fresh(index: Index, docs: list[Document]) -> None:
                 (("changed", changed), ("added", added), ("removed", removed)) if ids]
     if problems:
         raise StaleIndex(f"the index at {index.path} is out of date ({'; '.join(problems)}); "
-                         f"{_fix(index.path, index.manifest)}")
+                         f"{rebuild_hint(index.path, index.manifest)}")
 
 
 def _check_packaged(index: Index, key: str, sha256: str, what: str) -> None:
@@ -357,7 +363,7 @@ def _check_packaged(index: Index, key: str, sha256: str, what: str) -> None:
     if record and not str(record.get("origin", "")).endswith("(packaged)"):
         return  # built with a clinic's own file (--known-questions, --clinic): that file is the clinic's to keep
     if record.get("sha256") != sha256:
-        raise StaleIndex(f"the index at {index.path} was built with other {what}; {_fix(index.path, index.manifest)}")
+        raise StaleIndex(f"the index at {index.path} was built with other {what}; {rebuild_hint(index.path, index.manifest)}")
 
 
 def check_sources(index: Index) -> None:
@@ -370,7 +376,7 @@ def check_sources(index: Index) -> None:
             continue  # moved away: the index still holds what was vetted
         if (st.st_size, st.st_mtime_ns) != (src["size"], src["mtime_ns"]) and _sha256(p) != src["sha256"]:
             raise StaleIndex(f"{p} changed since the index at {index.path} was built; "
-                             f"{_fix(index.path, index.manifest)}")
+                             f"{rebuild_hint(index.path, index.manifest)}")
 
 
 def source_records(files: list[Path]) -> list[dict]:

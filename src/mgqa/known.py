@@ -192,9 +192,17 @@ def holds(doc_id: str, start: int, end: int, answer_doc: str, answer_start: int,
             and min(end, answer_end) - max(start, answer_start) >= (answer_end - answer_start) / 2)
 
 
+def reader_id(reader) -> str:
+    """Who read the known questions into vectors: the query tower (its sha256) or "encoder"
+    (the encoder's own vectors). A new question is compared with them only when read the same way."""
+    tower = getattr(reader, "tower", None)
+    return tower.sha256 if tower is not None else "encoder"
+
+
 def compile_memory(known: KnownQuestions, docs: list[Document], chunks: list[Chunk], encoder) -> Memory | None:
     """Check every answer against the documents, find the passages holding it and encode each
-    question as a new one like it would be (follow-ups lean on their history). None: no file."""
+    question as a new one like it would be (``encoder``: what reads new questions, the query
+    tower's ``AskingEncoder`` when one ships; follow-ups lean on their history). None: no file."""
     if known.origin is None:
         return None
     by_id = {d.id: d for d in docs}

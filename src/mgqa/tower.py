@@ -104,10 +104,17 @@ def for_encoder(encoder) -> QueryTower | None:
     return tower
 
 
+def asker(encoder):
+    """What reads questions for ``encoder``: the shipped tower's ``AskingEncoder``, or the
+    encoder itself when no tower applies (``for_encoder``)."""
+    tower = for_encoder(encoder)
+    return encoder if tower is None else AskingEncoder(encoder, tower)
+
+
 class AskingEncoder:
     """``encoder`` with its question side replaced: ``encode`` gives the tower's vectors of
     questions (from the same shared token states); everything else is the encoder's, so the
-    index's vectors and the known questions' stay the encoder's own."""
+    index's passage vectors stay the encoder's own (known questions are questions: the tower's)."""
 
     def __init__(self, encoder, tower: QueryTower):
         self.base, self.tower = encoder, tower

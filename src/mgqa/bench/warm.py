@@ -128,16 +128,16 @@ def known_cost(name: str, engine, queries, rounds: int, sec: Section) -> Figure:
 def added_cost(name: str, engine, baseline, queries, rounds: int, sec: Section, what: str, detail: str) -> Figure:
     """``Engine.rank`` p50 of ``engine`` against ``baseline``, interleaved, on the same query vectors."""
     texts = [engine.prepare_query(q, h) for q, h in queries]
-    asked, own = engine.question_vectors(texts)
-    vectors = list(zip(texts, asked, own, strict=True))
+    asked, _ = engine.question_vectors(texts)
+    vectors = list(zip(texts, asked, strict=True))
     timed, plain = [], []
     for _ in range(rounds):
-        for query, vec, own_vec in vectors:
+        for query, vec in vectors:
             t = time.perf_counter()
-            engine.rank(vec, query, 3, plain=own_vec)
+            engine.rank(vec, query, 3)
             timed.append(time.perf_counter() - t)
             t = time.perf_counter()
-            baseline.rank(vec, query, 3, plain=own_vec)
+            baseline.rank(vec, query, 3)
             plain.append(time.perf_counter() - t)
     extra = median(timed) - median(plain)
     sec.lines.append(f"{what.capitalize()}, {name} corpus: `Engine.rank` p50 {ms(median(timed))} with, "
