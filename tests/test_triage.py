@@ -259,6 +259,20 @@ NUMBERS_AND_MOODS = [
     "been really low since the divorce, can I move my appointment to next month?",
     "so fed up with this pain I could scream, what are your prices for a course of infusions?",
 ]
+# Very low or very high blood sugar with confusion, drowsiness or vomiting, told with or without a
+# question. The shipped bank has no category for them (bench/triage/next/w31.jsonl is written for one).
+DIABETIC = [
+    "my son is type 1, his meter reads 2.1 and he's slurring and won't drink the juice",
+    "glucose 31 and ketones high, been sick all night and breathing deep and fast, still ok for my infusion?",
+    "Mum's diabetic and I can't wake her properly, she's sweaty and mumbling. Does magnesium affect insulin?",
+]
+# Their look-alikes: ordinary readings, a past hypo, questions about sugar and the treatment.
+BLOOD_SUGAR = [
+    "my sugar was 5.2 before breakfast, is that ok for the infusion?",
+    "Does magnesium affect blood sugar levels? I'm type 2 on metformin.",
+    "had a hypo last month, sorted it with juice, do I need to tell the nurse before my drip?",
+    "what should my glucose be before I come in for my appointment?",
+]
 # Known misses of the shipped model (2026-12-07): wording its bank does not cover. Strict, so that a
 # model that catches them fails these tests and they move back to the lists above. The rule floor
 # is not widened for them: a pattern written because one message failed does not generalise.
@@ -320,14 +334,14 @@ def test_an_emergency_told_with_a_question_gets_the_notice(real_engine, q):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("q", DOWNPLAYED)
-def test_an_emergency_played_down_as_a_routine_question_gets_the_notice(real_engine, q):
+@pytest.mark.parametrize("q", DOWNPLAYED + DIABETIC)
+def test_an_emergency_played_down_or_a_dangerous_blood_sugar_gets_the_notice(real_engine, q):
     assert real_engine.ask(q).status == "emergency"
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("q", NUMBERS_AND_MOODS)
-def test_ordinary_numbers_and_low_moods_are_not_alarms(real_engine, q):
+@pytest.mark.parametrize("q", NUMBERS_AND_MOODS + BLOOD_SUGAR)
+def test_ordinary_numbers_low_moods_and_blood_sugar_questions_are_not_alarms(real_engine, q):
     assert real_engine.ask(q).status != "emergency"
 
 
