@@ -47,7 +47,7 @@ def test_lines_parse_in_the_gold_format_and_are_counted():
     assert parsed.entries[0].answer == SLEEP_Q["answer"] and parsed.entries[1].answer is None
     assert parsed.entries[2].history == ("Hi",)
     assert parsed.record() == {"origin": "k", "sha256": hashlib.sha256(text.encode()).hexdigest(), "entries": 3,
-                               "answerable": 1, "unanswerable": 2}
+                               "answerable": 1, "unanswerable": 2, "read_by": "encoder"}
 
 
 @pytest.mark.parametrize("bad, why", [

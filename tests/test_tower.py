@@ -69,8 +69,8 @@ class TestWithTheRealModel:
         # the same question, another vector: close to the encoder's, not equal to it
         assert 0.5 < float(asked[0] @ plain[0]) < 0.999
 
-    def test_known_questions_vote_on_the_encoders_own_vector(self, real_engine, monkeypatch):
-        """The index's known questions are the encoder's vectors: the vote must read the question's."""
+    def test_known_questions_vote_on_the_towers_vector(self, real_engine, monkeypatch):
+        """The index's known questions were read by the tower: the vote must read the question so too."""
         engine = real_engine
         assert engine.known is not None
         seen = []
@@ -83,7 +83,9 @@ class TestWithTheRealModel:
         monkeypatch.setattr(mgqa.known, "votes", spy)
         engine.ask(QUESTION)
         assert len(seen) == 1
-        np.testing.assert_allclose(seen[0], engine.encoder.encode([QUESTION])[0], atol=1e-5)
+        asked, plain = engine.question_vectors([QUESTION])
+        np.testing.assert_allclose(seen[0], asked[0], atol=1e-5)
+        assert not np.allclose(seen[0], plain[0], atol=1e-3)
 
     def test_turned_off_questions_are_read_by_the_encoder(self, real_engine, monkeypatch, caplog):
         monkeypatch.setenv("MGQA_TOWER", "off")

@@ -245,8 +245,9 @@ def known_count(engine, gold: list[dict]) -> int:
     memory = getattr(engine.index, "known", None)
     if not memory or not gold:
         return 0
-    now = engine.encoder.encode([" ".join(item["question"].split()) for item in gold])
-    vecs = [query_vector(v, item["question"], _clean_history(item.get("history")), engine.encoder)
+    reader = engine.asker  # the known questions were read as a new one is (known.reader_id)
+    now = reader.encode([" ".join(item["question"].split()) for item in gold])
+    vecs = [query_vector(v, item["question"], _clean_history(item.get("history")), reader)
             for v, item in zip(now, gold, strict=True)]
     return int(((np.stack(vecs) @ memory.vectors.T).max(axis=1) >= 0.995).sum())
 

@@ -4,7 +4,7 @@ Layout of an index directory::
 
     manifest.json        build id, format version, model, chunking, documents (hash each),
                          synonyms (origin, sha256, entries), known questions (origin,
-                         sha256, counts), the clinic file (origin, sha256, title),
+                         sha256, counts, who read them), the clinic file (origin, sha256, title),
                          files (sha256 each)
     data-<build id>/     chunks.jsonl, vectors.npy, dense.faiss, BM25 arrays and vocabulary,
                          synonyms.txt (a copy of the corpus's vocabulary, when it has one),
@@ -17,8 +17,7 @@ The manifest is written last and atomically (``os.replace``): a build killed at 
 leaves the previous manifest pointing at the previous, untouched data directory, and a server
 watching the directory sees either build whole, never a mix. A data directory is never changed
 after its manifest is written, so the arrays are memory-mapped read-only: processes serving the
-same build share its pages through the page cache. Only FAISS, JSON and ``.npy`` files are read
-(``allow_pickle=False``); nothing is unpickled.
+same build share its pages through the page cache. Only FAISS, JSON and ``.npy`` files are read.
 """
 
 from __future__ import annotations
@@ -106,15 +105,11 @@ def build(docs: list[Document], encoder, out: Path | None, params: ChunkParams =
     manifest = _manifest(docs, chunks, encoder, params, sources or [], build_command)
     manifest["corpus"] = corpus
     manifest["synonyms"] = synonyms.record()
-    manifest["known_questions"] = known.record()
+    reader = asker(encoder)  # known questions are read as a new one is: by the query tower, if one ships
+    manifest["known_questions"] = known.record(reader_id(reader))
     words = clinic or generic()
     manifest["clinic"] = words.record()
-    # Known questions are read as a new question is (by the query tower, when one ships), so that
-    # a question and its known twins meet in one space; the manifest names the reader.
-    reader = asker(encoder)
     memory = compile_memory(known, docs, chunks, reader)  # checked before anything is written
-    if manifest["known_questions"] is not None:
-        manifest["known_questions"]["read_by"] = reader_id(reader)
     lexical = Lexical.build(texts, previous.lexical if previous else None, old_rows, synonyms)
     # Rows not carried over from the previous index: new or changed passages, and removed ones.
     changed = int((old_rows < 0).sum()) + (len(previous.vectors) - int((old_rows >= 0).sum()) if previous else 0)
@@ -357,8 +352,7 @@ def check_fresh(index: Index, docs: list[Document]) -> None:
 
 
 def _check_packaged(index: Index, key: str, sha256: str, what: str) -> None:
-    """The default index is stale when a packaged file it copied (the manifest's ``key``) changed:
-    a new mgqa."""
+    """The default index is stale when a packaged file it copied (the manifest's ``key``) changed."""
     record = index.manifest.get(key) or {}
     if record and not str(record.get("origin", "")).endswith("(packaged)"):
         return  # built with a clinic's own file (--known-questions, --clinic): that file is the clinic's to keep

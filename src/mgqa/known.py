@@ -77,13 +77,14 @@ class KnownQuestions:
     origin: str | None = None  # None: no file at all
     sha256: str = ""
 
-    def record(self) -> dict | None:
-        """What the index manifest says about them (None when there are none)."""
+    def record(self, read_by: str = "encoder") -> dict | None:
+        """What the index manifest says about them (None when there are none); ``read_by``: who
+        read them into vectors (``reader_id``)."""
         if self.origin is None:
             return None
         answered = sum(e.answer is not None for e in self.entries)
         return {"origin": self.origin, "sha256": self.sha256, "entries": len(self.entries),
-                "answerable": answered, "unanswerable": len(self.entries) - answered}
+                "answerable": answered, "unanswerable": len(self.entries) - answered, "read_by": read_by}
 
 
 NONE = KnownQuestions()
