@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from mgqa import retrieve  # noqa: E402
 from mgqa.answer import _clean_history, contextual_query, get_engine  # noqa: E402
+from mgqa.conversation import query_vector  # noqa: E402
 from mgqa.evaluate import answer_span, load_gold  # noqa: E402
 from mgqa.ingest import default_documents  # noqa: E402
 from mgqa.normalize import asked_types, gives_asked_type  # noqa: E402
@@ -42,8 +43,8 @@ def signals(engine, sentence_vectors: np.ndarray, owners: np.ndarray, item: dict
     index, n = engine.index, len(engine.index.chunks)
     turns = _clean_history(item.get("history"))
     query = contextual_query(item["question"], turns)
-    asked, plain = engine.question_vectors([item["question"]])
-    qv, _plain = engine.query_vectors(asked[0], plain[0], item["question"], turns)
+    asked, _ = engine.question_vectors([item["question"]])
+    qv = query_vector(asked[0], item["question"], turns, engine.asker)
     bm25 = index.lexical.scores(query)
     asked = asked_types(query)
     best_sentence = np.full(n, -1.0)

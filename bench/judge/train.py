@@ -63,17 +63,18 @@ def pairs(engine, items: list[dict], label_fn, group: str) -> dict:
     """Features and labels of each item's candidates. ``items``: question, history, plus whatever
     ``label_fn(item, chunk_row)`` needs."""
     from mgqa.answer import _clean_history, contextual_query, validate
+    from mgqa.conversation import query_vector
     from mgqa.judge import CANDIDATES, features
     from mgqa.retrieve import search
     from mgqa.scope import for_population
 
-    asked, plain = engine.question_vectors([validate(it["question"]) for it in items])  # the tower's, if one ships
+    asked, _ = engine.question_vectors([validate(it["question"]) for it in items])  # the tower's, if one ships
     X, y, qid, ruled = [], [], [], []
-    for n, (it, now, own) in enumerate(zip(items, asked, plain, strict=True)):
+    for n, (it, now) in enumerate(zip(items, asked, strict=True)):
         q = validate(it["question"])
         turns = _clean_history(it.get("history"))
         query = contextual_query(q, turns)
-        vec, _own = engine.query_vectors(now, own, q, turns)
+        vec = query_vector(now, q, turns, engine.asker)
         hits = search(engine.index, vec, query, CANDIDATES)
         if not hits:
             continue

@@ -80,15 +80,16 @@ def write_known_questions() -> list[dict]:
 def judged(engine, questions: list[dict]) -> list[dict]:
     """Each question as the pipeline sees it: its vector and the judge's verdict (population rules applied)."""
     from mgqa.answer import _clean_history, contextual_query, validate
+    from mgqa.conversation import query_vector
     from mgqa.judge import CANDIDATES
 
     out = []
-    asked, own = engine.question_vectors([validate(q["question"]) for q in questions])
-    for q, now, mine in zip(questions, asked, own, strict=True):
+    asked, _ = engine.question_vectors([validate(q["question"]) for q in questions])
+    for q, now in zip(questions, asked, strict=True):
         text = validate(q["question"])
         turns = _clean_history(q.get("history"))
         query = contextual_query(text, turns)
-        qvec, _ = engine.query_vectors(now, mine, text, turns)
+        qvec = query_vector(now, text, turns, engine.asker)
         _, population, verdict = engine.judged(qvec, query, CANDIDATES)
         out.append({"qvec": qvec, "query": query, "verdict": verdict, "population": population})
     return out

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mgqa import settings
-from mgqa.conversation import contextual_query, is_follow_up, lean
+from mgqa.conversation import contextual_query, query_vector
 from mgqa.errors import InvalidQuestion, QuestionTooLong
 from mgqa.highlight import highlights, question_weights
 from mgqa.links import passage_link
@@ -58,7 +58,7 @@ class Engine:
         # ``asker`` encodes questions for retrieval, the judge and the known questions; ``encoder``
         # everything else.
         self.tower = towers.for_encoder(encoder) if tower == "auto" else tower
-        self.asker = encoder if self.tower is None else towers.AskingEncoder(encoder, self.tower)
+        self.asker = towers.asker(encoder, self.tower)
         # "auto": the shipped weighing of known questions, when the index has some read as this
         # engine reads questions and the judge is on
         self.known = _known_model(index, self.judge, self.asker) if known == "auto" else known
@@ -98,7 +98,7 @@ class Engine:
         turns = _clean_history(history)
         query = contextual_query(q, turns)
         asked = plain if self.tower is None or states is None else self.tower.vector(states.shared)
-        qvec, _ = self.query_vectors(asked, plain, q, turns)
+        qvec = query_vector(asked, q, turns, self.asker)  # a follow-up leans on the previous question
         hits, decision = self.rank(qvec, query, k, mode)
         extra = {"decision": decision, "ranked": [h.chunk_id for h in hits]}  # for `mgqa eval --sweep`
         if not decision.answer():
@@ -144,16 +144,6 @@ class Engine:
         vote = votes(self.known, self.index.known, qvec)
         hits = candidates(self.index, vote, verdict.hits, query, qvec)
         return decide(self.known, vote, hits, verdict.logits, verdict.best, verdict.evidence)
-
-    def query_vectors(self, asked: np.ndarray, plain: np.ndarray, question: str,
-                      history: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The question's two vectors (the asker's, for retrieval and the judge; the encoder's own,
-        which the known questions compare with), each leaning on the previous question's when it
-        is a follow-up; the previous question is encoded once for both."""
-        if not is_follow_up(question, history):
-            return asked, plain
-        before_asked, before_plain = self.question_vectors([history[-1]])
-        return lean(asked, before_asked[0]), lean(plain, before_plain[0])
 
     def question_vectors(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(the asker's vectors, the encoder's own) of many questions, from one encoder run."""

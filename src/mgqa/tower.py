@@ -104,11 +104,11 @@ def for_encoder(encoder) -> QueryTower | None:
     return tower
 
 
-def asker(encoder):
-    """What reads questions for ``encoder``: the shipped tower's ``AskingEncoder``, or the
-    encoder itself when no tower applies (``for_encoder``)."""
-    tower = for_encoder(encoder)
-    return encoder if tower is None else AskingEncoder(encoder, tower)
+def asker(encoder, tower: QueryTower | None | str = "auto"):
+    """What reads questions for ``encoder``: ``tower``'s ``AskingEncoder`` ("auto": the shipped
+    tower, ``for_encoder``), or the encoder itself when there is none."""
+    reader = for_encoder(encoder) if isinstance(tower, str) else tower
+    return encoder if reader is None else AskingEncoder(encoder, reader)
 
 
 class AskingEncoder:
